@@ -1,0 +1,109 @@
+"""The only module of keras_custom that touches TensorFlow directly.
+
+Gradient tapes and `tf.distribute` replica arithmetic live here, so that the
+rest of the library is written with `keras.ops` and can later run on the JAX
+and torch backends by swapping this one module.
+"""
+
+import contextlib
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import tensorflow as tf
+from keras import ops
+
+
+def num_replicas_in_sync() -> int:
+    """Returns the number of replicas of the active `tf.distribute` strategy."""
+    return tf.distribute.get_strategy().num_replicas_in_sync
+
+
+def has_distribution_strategy() -> bool:
+    """Returns True inside the scope or a step of a non-default strategy."""
+    return tf.distribute.has_strategy()
+
+
+def strategy_scope(model):
+    """The scope of the strategy `model` was created under.
+
+    A no-op when the model was created outside any strategy or when a
+    strategy scope (or a replica context) is already active.
+    """
+    strategy = getattr(model, "_distribute_strategy", None)
+    if strategy is None or tf.distribute.has_strategy():
+        return contextlib.nullcontext()
+    return strategy.scope()
+
+
+def outside_step():
+    """A context that lifts variable creation out of a traced step."""
+    return tf.init_scope()
+
+
+def scale_for_replicas(loss):
+    """Divides a per-replica mean loss by the number of replicas.
+
+    Gradients are summed across replicas, so a loss that is the mean over the
+    replica's batch must be divided by the replica count to give the gradient
+    of the mean over the global batch. Keras `Loss` objects with the default
+    `"sum_over_batch_size"` reduction already do this.
+    """
+    replicas = num_replicas_in_sync()
+    if replicas > 1:
+        loss = ops.multiply(loss, ops.cast(1.0 / replicas, loss.dtype))
+    return loss
+
+
+def unscale_for_replicas(loss):
+    """Undoes `scale_for_replicas`: the loss of this replica's batch, to log."""
+    replicas = num_replicas_in_sync()
+    if replicas > 1:
+        loss = ops.multiply(loss, ops.cast(replicas, loss.dtype))
+    return loss
+
+
+def value_and_gradients(
+    loss_fn: Callable[[], Any],
+    variables: Sequence | Callable[[], Sequence],
+    scale_loss: Callable | None = None,
+):
+    """Runs `loss_fn` under a gradient tape.
+
+    Args:
+        loss_fn: Callable without arguments returning a scalar loss, or a
+            tuple `(loss, aux)` whose first element is the loss.
+        variables: Variables to differentiate with respect to, or a callable
+            returning them, called after the forward pass (which may be what
+            creates them).
+        scale_loss: Optional callable applied to the loss before the
+            gradients are taken (an optimizer's `scale_loss`).
+
+    Returns:
+        `(output, variables, gradients)`: what `loss_fn` returned, the
+        variables, and one gradient (or `None`) per variable.
+    """
+    with tf.GradientTape() as tape:
+        output = loss_fn()
+        loss = output[0] if isinstance(output, tuple) else output
+        if scale_loss is not None:
+            loss = scale_loss(loss)
+    variables = list(variables() if callable(variables) else variables)
+    return output, variables, tape.gradient(loss, variables)
+
+
+def input_gradients(fn: Callable[[Any], Any], inputs):
+    """Returns `(fn(inputs), d sum(fn(inputs)) / d inputs)`.
+
+    The helper for the few paradigms whose mathematics needs gradients with
+    respect to inputs instead of variables: a gradient penalty, an
+    adversarial example.
+
+    Args:
+        fn: Callable of one tensor argument returning a tensor.
+        inputs: The tensor to differentiate with respect to.
+    """
+    inputs = tf.convert_to_tensor(inputs)
+    with tf.GradientTape() as tape:
+        tape.watch(inputs)
+        outputs = fn(inputs)
+    return outputs, tape.gradient(outputs, inputs)

@@ -1,0 +1,96 @@
+"""One `keras.metrics.Mean` per scalar a training step logs."""
+
+from collections.abc import Iterable, Mapping
+
+import keras
+from keras import ops
+
+from keras_custom.core import tensorflow_backend
+
+
+class Trackers:
+    """The named `Mean` trackers of a model, and the logs a step reports.
+
+    A step returns a dict of named batch values (`{"d_loss": ..., "g_loss":
+    ...}`). Each value whose name is not one of the model's own metrics is
+    averaged over the epoch by a `Mean` tracker of that name, weighted by the
+    batch size as Keras weights its own loss, so `fit()` epoch logs and
+    `evaluate()` are means over all batches, not the last one.
+
+    Args:
+        owner_name: Name of the owning model, used in error messages.
+    """
+
+    def __init__(self, owner_name: str):
+        self.owner_name = owner_name
+        self._by_name: dict[str, keras.metrics.Mean] = {}
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._by_name
+
+    def __iter__(self):
+        return iter(self._by_name.values())
+
+    def __len__(self) -> int:
+        return len(self._by_name)
+
+    def add(self, name: str) -> keras.metrics.Mean:
+        """Returns the tracker of `name`, creating it if needed."""
+        if not isinstance(name, str) or not name:
+            raise ValueError(
+                f"A tracker name must be a non-empty string. Got: {name!r}"
+            )
+        if name not in self._by_name:
+            self._by_name[name] = keras.metrics.Mean(name=name)
+        return self._by_name[name]
+
+    def record(
+        self,
+        logs: Mapping,
+        batch_size,
+        passthrough: Iterable[str],
+        step_name: str,
+    ) -> dict:
+        """Updates the trackers with one step's logs; returns the epoch means.
+
+        Args:
+            logs: What the step returned.
+            batch_size: Number of samples in the step's batch (the weight).
+            passthrough: Names whose values are already aggregated results
+                of the model's own metrics; they are returned unchanged.
+            step_name: `"train_step"` or `"test_step"`, for messages.
+        """
+        if not isinstance(logs, Mapping) or not logs:
+            raise ValueError(
+                f"`{step_name}` of model '{self.owner_name}' must return a "
+                "non-empty dict of named scalars, such as "
+                f"{{'loss': loss}}. Got: {logs!r}"
+            )
+        passthrough = set(passthrough)
+        weight = ops.cast(batch_size, "float32")
+        results = {}
+        for name, value in logs.items():
+            if name in passthrough:
+                results[name] = value
+                continue
+            tracker = self._by_name.get(name)
+            if tracker is None:
+                tracker = self._add_during_step(name, step_name)
+            tracker.update_state(value, sample_weight=weight)
+            results[name] = tracker.result()
+        return results
+
+    def _add_during_step(self, name: str, step_name: str) -> keras.metrics.Mean:
+        if tensorflow_backend.has_distribution_strategy():
+            raise ValueError(
+                f"`{step_name}` of model '{self.owner_name}' logged '{name}', "
+                "which has no tracker. Under a distribution strategy every "
+                "tracker must exist before training: call "
+                f"`self.add_tracker('{name}')` in `__init__`."
+            )
+        with tensorflow_backend.outside_step():
+            return self.add(name)
+
+    def reset(self) -> None:
+        for tracker in self._by_name.values():
+            tracker.reset_state()

@@ -1,0 +1,16 @@
+"""The public conformance harness of keras_custom (needs `pytest`)."""
+
+from keras_custom.testing.conformance import (
+    ConformanceTests,
+    assert_weights_close,
+    optimizer_states,
+)
+from keras_custom.testing.devices import logical_cpus, split_cpu
+
+__all__ = [
+    "ConformanceTests",
+    "assert_weights_close",
+    "logical_cpus",
+    "optimizer_states",
+    "split_cpu",
+]

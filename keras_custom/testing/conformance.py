@@ -1,0 +1,439 @@
+"""The conformance harness: one matrix of checks that every model must pass."""
+
+import copy
+import functools
+import math
+import os
+import re
+import tempfile
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_custom.testing.devices import logical_cpus
+
+
+def assert_weights_close(actual, expected, atol: float = 1e-5, what: str = "weights"):
+    """Asserts two lists of arrays (or variables) are equal to `atol`."""
+    actual = [np.asarray(keras.ops.convert_to_numpy(w)) for w in actual]
+    expected = [np.asarray(keras.ops.convert_to_numpy(w)) for w in expected]
+    assert len(actual) == len(expected), (
+        f"{what}: {len(actual)} arrays against {len(expected)}"
+    )
+    for index, (a, e) in enumerate(zip(actual, expected, strict=True)):
+        assert a.shape == e.shape, f"{what}[{index}]: shape {a.shape} != {e.shape}"
+        np.testing.assert_allclose(
+            a, e, atol=atol, rtol=atol, err_msg=f"{what}[{index}] differ"
+        )
+
+
+def optimizer_states(model) -> dict:
+    """The variable values of every named optimizer of `model`."""
+    optimizers = getattr(model, "optimizers", None)
+    if optimizers is None:
+        optimizers = {"optimizer": model.optimizer}
+    return {
+        name: [keras.ops.convert_to_numpy(v) for v in optimizer.variables]
+        for name, optimizer in optimizers.items()
+    }
+
+
+@functools.cache
+def mirrored_strategy(devices: tuple[str, ...]) -> tf.distribute.MirroredStrategy:
+    """One `MirroredStrategy` per device set for the whole process.
+
+    Strategies made anew for each model in one process reuse the same
+    collective keys, and their all-reduces then collide.
+    """
+    return tf.distribute.MirroredStrategy(list(devices))
+
+
+def _normalized(config):
+    """`config` with class names lower-cased (Keras writes 'adam' or 'Adam')
+    and without the generated names of optimizers ('adam', 'adam_1')."""
+    if isinstance(config, dict):
+        is_optimizer = config.get("module") == "keras.optimizers"
+        return {
+            key: value.lower() if key == "class_name" else _normalized(value)
+            for key, value in config.items()
+            if not (is_optimizer and key == "config")
+        } | (
+            {"config": {k: v for k, v in config["config"].items() if k != "name"}}
+            if is_optimizer
+            else {}
+        )
+    if isinstance(config, (list, tuple)):
+        return [_normalized(value) for value in config]
+    return config
+
+
+class _Recorder(keras.callbacks.Callback):
+    """Records epoch logs and the metric results seen at each epoch start."""
+
+    def __init__(self):
+        super().__init__()
+        self.epoch_logs = []
+        self.results_at_epoch_begin = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch > 0:  # Compiled metrics are built by the first step.
+            self.results_at_epoch_begin.append(
+                {m.name: m.result() for m in self.model.metrics}
+            )
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.epoch_logs.append(dict(logs or {}))
+
+
+class ConformanceTests:
+    """The checks every keras_custom model passes, as a pytest mixin.
+
+    Subclass it in a test module as `class TestMyModel(ConformanceTests)`,
+    give `build_model` (a fresh, built, uncompiled model) and `data` (NumPy
+    arrays `(x, y)` or `(x,)`), and set `log_keys` to the names the model
+    logs. Each `test_*` method is one check of the matrix:
+
+    - `fit` on NumPy arrays and on `tf.data` (same weights); every logged
+      value finite; log keys as documented; `val_` keys match train keys;
+      `evaluate()` is the mean over all batches, not the last one; trackers
+      reset between epochs.
+    - `get_config`/`from_config` and `.keras` save and load: same
+      predictions and same optimizer states; training 2 epochs equals
+      1 epoch, save, load, 1 more epoch.
+    - `steps_per_execution > 1` and `jit_compile=True` give the results of
+      the defaults; `mixed_float16` trains with finite losses and every
+      optimizer loss-scaled; `MirroredStrategy` over two logical CPU devices
+      gives the weights of one device (call `keras_custom.testing.split_cpu`
+      in `conftest.py`).
+    - Frozen variables (`frozen_variables`) are unchanged by training.
+    - Bad input (`bad_inputs`) raises a `ValueError` naming the problem.
+
+    Example:
+
+    ```python
+    import keras
+    import numpy as np
+    from keras_custom import CustomModel
+    from keras_custom.testing import ConformanceTests
+
+
+    class TestMyClassifier(ConformanceTests):
+        log_keys = {"loss"}
+
+        def build_model(self):
+            inputs = keras.Input((4,))
+            outputs = keras.layers.Dense(3)(inputs)
+            return CustomModel(inputs, outputs, optimizer="adam",
+                               loss="mse")
+
+        def data(self):
+            rng = np.random.default_rng(0)
+            x = rng.normal(size=(64, 4)).astype("float32")
+            return x, x[:, :3]
+    ```
+
+    Reference:
+        KerasHub's `TestCase.run_task_test`: one shared harness, a few lines
+        of test per model.
+    """
+
+    #: Names the model logs in `fit()` (without `val_`).
+    log_keys: set = {"loss"}
+    #: Batch size of the checks; the data should hold several batches.
+    batch_size: int = 16
+    #: Tolerance of weight comparisons.
+    atol: float = 1e-5
+    #: Whether `test_step` is deterministic (no sampled noise), so that
+    #: `evaluate()` can be compared with per-batch evaluations.
+    deterministic_evaluation: bool = True
+
+    def build_model(self) -> keras.Model:
+        """A fresh, built, uncompiled model."""
+        raise NotImplementedError("Give `build_model()`.")
+
+    def data(self) -> tuple:
+        """`(x, y)` or `(x,)` as NumPy arrays."""
+        raise NotImplementedError("Give `data()`.")
+
+    def compile_kwargs(self) -> dict:
+        """Arguments given to `compile()` by every check."""
+        return {}
+
+    def frozen_variables(self, model) -> list:
+        """Variables that training must leave unchanged."""
+        return []
+
+    def bad_inputs(self) -> list[tuple[dict, str]]:
+        """`(fit kwargs, regex the ValueError must match)` pairs.
+
+        The default covers supervised models: missing labels, `x` and `y`
+        of different lengths, inputs of the wrong shape.
+        """
+        data = self.data()
+        if len(data) < 2:
+            return []
+        x, y = data[0], data[1]
+        wrong_shape = np.zeros(x.shape[:-1] + (x.shape[-1] + 3,), x.dtype)
+        return [
+            ({"x": x}, r"(?i)label|target"),
+            ({"x": x, "y": y[:-3]}, r"(?i)cardinality|size|length|samples"),
+            ({"x": wrong_shape, "y": y}, r"(?i)shape|incompatible|expected"),
+        ]
+
+    def predict_inputs(self):
+        """Inputs whose predictions are compared across save and load."""
+        return self.data()[0][: self.batch_size]
+
+    # ------------------------------------------------------------------
+
+    def _seeded_model(self, weights=None, **compile_overrides) -> keras.Model:
+        keras.utils.set_random_seed(1234)
+        model = self.build_model()
+        if weights is not None:
+            model.set_weights(weights)
+        model.compile(**{**self.compile_kwargs(), **compile_overrides})
+        return model
+
+    def _fit_args(self, data=None):
+        data = self.data() if data is None else data
+        return {"x": data[0], "y": data[1] if len(data) > 1 else None}
+
+    def _fit(self, model, epochs=1, **kwargs):
+        keras.utils.set_random_seed(99)
+        fit_kwargs = {
+            **self._fit_args(),
+            "batch_size": self.batch_size,
+            "epochs": epochs,
+            "shuffle": False,
+            "verbose": 0,
+        }
+        fit_kwargs.update(kwargs)
+        return model.fit(**fit_kwargs)
+
+    def _initial_weights(self):
+        keras.utils.set_random_seed(1234)
+        return self.build_model().get_weights()
+
+    def _assert_finite(self, logs, where):
+        for key, values in logs.items():
+            values = np.atleast_1d(np.asarray(values, dtype="float64"))
+            assert np.all(np.isfinite(values)), f"{where}: '{key}' is not finite"
+
+    # ------------------------------------------------------------------
+    # fit, evaluate, logs and trackers
+    # ------------------------------------------------------------------
+
+    def test_fit_logs(self):
+        model = self._seeded_model()
+        recorder = _Recorder()
+        data = self.data()
+        history = self._fit(model, epochs=2, validation_data=data, callbacks=[recorder])
+        expected = set(self.log_keys) | {f"val_{k}" for k in self.log_keys}
+        assert set(history.history) == expected, (
+            f"logged {sorted(history.history)}, documented {sorted(expected)}"
+        )
+        self._assert_finite(history.history, "fit")
+        # Trackers are reset at the start of every epoch.
+        for name, value in recorder.results_at_epoch_begin[0].items():
+            values = keras.tree.flatten(value)
+            assert all(float(keras.ops.convert_to_numpy(v)) == 0.0 for v in values), (
+                f"metric '{name}' was not reset between epochs"
+            )
+
+    def test_fit_numpy_equals_tf_data(self):
+        weights = self._initial_weights()
+        from_numpy = self._seeded_model(weights)
+        self._fit(from_numpy)
+        data = self.data()
+        elements = data if len(data) > 1 else data[0]
+        dataset = tf.data.Dataset.from_tensor_slices(elements).batch(self.batch_size)
+        from_dataset = self._seeded_model(weights)
+        keras.utils.set_random_seed(99)
+        history = from_dataset.fit(dataset, epochs=1, verbose=0)
+        self._assert_finite(history.history, "fit(tf.data)")
+        assert_weights_close(
+            from_dataset.get_weights(),
+            from_numpy.get_weights(),
+            self.atol,
+            "weights after fit(tf.data) vs fit(numpy)",
+        )
+
+    def test_evaluate_is_mean_over_batches(self):
+        if not self.deterministic_evaluation:
+            pytest.skip("test_step samples noise; checked by test_fit_logs")
+        model = self._seeded_model()
+        self._fit(model)
+        data = self.data()
+        count = len(data[0])
+        results = model.evaluate(
+            *data, batch_size=self.batch_size, verbose=0, return_dict=True
+        )
+        assert set(results) == set(self.log_keys)
+        per_batch, sizes = [], []
+        for start in range(0, count, self.batch_size):
+            batch = tuple(a[start : start + self.batch_size] for a in data)
+            per_batch.append(
+                model.evaluate(
+                    *batch, batch_size=len(batch[0]), verbose=0, return_dict=True
+                )
+            )
+            sizes.append(len(batch[0]))
+        for key in self.log_keys:
+            if key not in per_batch[0] or "accuracy" in key:
+                continue
+            expected = np.average([b[key] for b in per_batch], weights=sizes)
+            assert math.isclose(results[key], expected, rel_tol=1e-4, abs_tol=1e-5), (
+                f"evaluate()['{key}'] = {results[key]}, mean over batches = {expected}"
+            )
+            last = per_batch[-1][key]
+            if not math.isclose(expected, last, rel_tol=1e-3):
+                assert not math.isclose(results[key], last, rel_tol=1e-6)
+
+    # ------------------------------------------------------------------
+    # configuration, saving, resuming
+    # ------------------------------------------------------------------
+
+    def test_config_round_trip(self):
+        model = self._seeded_model()
+        config = model.get_config()
+        # `from_config` may consume nested dicts, so it gets a copy.
+        clone = model.__class__.from_config(copy.deepcopy(config))
+        assert _normalized(clone.get_config()) == _normalized(config)
+        build_config = model.get_build_config()
+        if not clone.built and build_config:
+            clone.build_from_config(build_config)
+        clone.set_weights(model.get_weights())
+        inputs = self.predict_inputs()
+        np.testing.assert_allclose(
+            clone.predict(inputs, verbose=0),
+            model.predict(inputs, verbose=0),
+            atol=1e-6,
+        )
+
+    def test_save_and_load(self):
+        model = self._seeded_model()
+        self._fit(model)
+        with tempfile.TemporaryDirectory() as folder:
+            path = os.path.join(folder, "model.keras")
+            model.save(path)
+            loaded = keras.models.load_model(path)
+        assert type(loaded).__name__ == type(model).__name__
+        inputs = self.predict_inputs()
+        np.testing.assert_allclose(
+            loaded.predict(inputs, verbose=0),
+            model.predict(inputs, verbose=0),
+            atol=1e-6,
+        )
+        saved, restored = optimizer_states(model), optimizer_states(loaded)
+        assert set(restored) == set(saved)
+        for name in saved:
+            assert_weights_close(restored[name], saved[name], 0, f"{name} state")
+
+    def test_resume_equals_uninterrupted(self):
+        weights = self._initial_weights()
+        straight = self._seeded_model(weights)
+        self._fit(straight, epochs=2)
+        resumed = self._seeded_model(weights)
+        self._fit(resumed, epochs=1)
+        with tempfile.TemporaryDirectory() as folder:
+            path = os.path.join(folder, "model.keras")
+            resumed.save(path)
+            resumed = keras.models.load_model(path)
+        self._fit(resumed, epochs=2, initial_epoch=1)
+        assert_weights_close(
+            resumed.get_weights(),
+            straight.get_weights(),
+            self.atol,
+            "weights of 1 epoch + save + load + 1 epoch vs 2 epochs",
+        )
+
+    # ------------------------------------------------------------------
+    # execution modes
+    # ------------------------------------------------------------------
+
+    def _assert_same_training(self, **compile_overrides):
+        weights = self._initial_weights()
+        reference = self._seeded_model(weights)
+        expected = self._fit(reference).history
+        model = self._seeded_model(weights, **compile_overrides)
+        history = self._fit(model).history
+        assert_weights_close(
+            model.get_weights(),
+            reference.get_weights(),
+            self.atol,
+            f"weights with {compile_overrides}",
+        )
+        for key, values in expected.items():
+            np.testing.assert_allclose(history[key], values, rtol=1e-4, atol=1e-5)
+
+    def test_steps_per_execution(self):
+        self._assert_same_training(steps_per_execution=3)
+
+    def test_jit_compile(self):
+        self._assert_same_training(jit_compile=True)
+
+    def test_mixed_float16(self):
+        previous = keras.config.dtype_policy()
+        keras.config.set_dtype_policy("mixed_float16")
+        try:
+            model = self._seeded_model()
+            history = self._fit(model)
+        finally:
+            keras.config.set_dtype_policy(previous)
+        self._assert_finite(history.history, "mixed_float16 fit")
+        optimizers = getattr(model, "optimizers", {"optimizer": model.optimizer})
+        assert optimizers, "the model has no optimizer"
+        for name, optimizer in optimizers.items():
+            assert isinstance(optimizer, keras.optimizers.LossScaleOptimizer), (
+                f"optimizer '{name}' is not loss-scaled under mixed_float16"
+            )
+            assert int(optimizer.iterations) > 0, f"optimizer '{name}' never stepped"
+
+    def test_mirrored_strategy_equals_one_device(self):
+        devices = logical_cpus()
+        if len(devices) < 2:
+            pytest.skip("needs two logical CPUs: call split_cpu(2) in conftest.py")
+        weights = self._initial_weights()
+        single = self._seeded_model(weights)
+        self._fit(single)
+        strategy = mirrored_strategy(tuple(devices[:2]))
+        with strategy.scope():
+            mirrored = self._seeded_model(weights)
+        history = self._fit(mirrored)
+        self._assert_finite(history.history, "MirroredStrategy fit")
+        assert_weights_close(
+            mirrored.get_weights(),
+            single.get_weights(),
+            self.atol,
+            "weights under MirroredStrategy vs one device",
+        )
+
+    # ------------------------------------------------------------------
+    # frozen parts and bad input
+    # ------------------------------------------------------------------
+
+    def test_frozen_variables_unchanged(self):
+        model = self._seeded_model()
+        frozen = self.frozen_variables(model)
+        before = [keras.ops.convert_to_numpy(v) for v in frozen]
+        self._fit(model, epochs=2)
+        assert_weights_close(frozen, before, 0, "frozen variables")
+        trainable_before = self._initial_weights()
+        changed = any(
+            not np.array_equal(a, b)
+            for a, b in zip(model.get_weights(), trainable_before, strict=True)
+        )
+        assert changed, "training changed no weight at all"
+
+    def test_bad_input_raises_clear_error(self):
+        for fit_kwargs, pattern in self.bad_inputs():
+            model = self._seeded_model()
+            kwargs = {"batch_size": self.batch_size, "verbose": 0, **fit_kwargs}
+            with pytest.raises(ValueError) as error:
+                model.fit(**kwargs)
+            assert re.search(pattern, str(error.value)), (
+                f"fit({sorted(fit_kwargs)}) raised {error.value!r}, "
+                f"which does not match {pattern!r}"
+            )

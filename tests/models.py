@@ -1,0 +1,116 @@
+"""Small models the tests share."""
+
+import keras
+import numpy as np
+
+from keras_custom import CustomModel
+from keras_custom.core import serialize_scalar, unscale_for_replicas, validate_scalar
+from keras_custom.datasets import digits
+
+
+def digit_data(count: int = 64, one_hot: bool = False):
+    """The first `count` training digits, flattened and scaled to [0, 1]."""
+    (x, y), _ = digits.load_data()
+    x = (x[:count].reshape(count, 64) / 16.0).astype("float32")
+    y = y[:count].astype("int32")
+    if one_hot:
+        y = np.eye(10, dtype="float32")[y]
+    return x, y
+
+
+def mlp(name: str = "mlp", units: int = 16) -> keras.Model:
+    inputs = keras.Input((64,))
+    hidden = keras.layers.Dense(units, activation="relu")(inputs)
+    return keras.Model(inputs, keras.layers.Dense(10)(hidden), name=name)
+
+
+@keras.saving.register_keras_serializable(package="keras_custom_tests")
+class EncoderHead(CustomModel):
+    """Two sub-models, each with its own optimizer and its own loss.
+
+    The encoder is trained on the head's regression error through the head,
+    plus `activity_weight` times the mean squared features; the head is
+    trained on the regression error of stop-gradient features.
+    """
+
+    def __init__(
+        self,
+        encoder,
+        head,
+        encoder_optimizer=None,
+        head_optimizer=None,
+        activity_weight=0.0,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.encoder = encoder
+        self.head = head
+        self.activity_weight = validate_scalar(activity_weight, "activity_weight")
+        self.add_optimizer("encoder_optimizer", encoder_optimizer, encoder, "adam")
+        self.add_optimizer("head_optimizer", head_optimizer, head, "adam")
+        self.regression_loss = keras.losses.MeanSquaredError()
+        self.add_tracker("encoder_loss")
+        self.add_tracker("head_loss")
+
+    def call(self, x, training=False):
+        return self.head(self.encoder(x, training=training), training=training)
+
+    def _regression_losses(self, x, y, training):
+        features = self.encoder(x, training=training)
+        regression = self.regression_loss(y, self.head(features, training=training))
+        activity = self.regression_loss(keras.ops.zeros_like(features), features)
+        weight = self.scalar(self.activity_weight, "encoder_optimizer")
+        return regression + weight * activity, features
+
+    def train_step(self, data):
+        x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
+        encoder_loss, _ = self.minimize(
+            lambda: self._regression_losses(x, y, training=True),
+            optimizer="encoder_optimizer",
+        )
+
+        def head_loss():
+            features = keras.ops.stop_gradient(self.encoder(x, training=True))
+            return self.regression_loss(y, self.head(features, training=True))
+
+        head_loss = self.minimize(head_loss, optimizer="head_optimizer")
+        return {"encoder_loss": encoder_loss, "head_loss": head_loss}
+
+    def test_step(self, data):
+        x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
+        encoder_loss, features = self._regression_losses(x, y, training=False)
+        head_loss = self.regression_loss(y, self.head(features, training=False))
+        return {
+            "encoder_loss": unscale_for_replicas(encoder_loss),
+            "head_loss": unscale_for_replicas(head_loss),
+        }
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "encoder": keras.saving.serialize_keras_object(self.encoder),
+                "head": keras.saving.serialize_keras_object(self.head),
+                "activity_weight": serialize_scalar(self.activity_weight),
+            }
+        )
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        for key in ("encoder", "head"):
+            config[key] = keras.saving.deserialize_keras_object(config[key])
+        return cls(**config)
+
+
+def encoder_head(units: int = 8, **kwargs) -> EncoderHead:
+    encoder_in = keras.Input((64,))
+    encoder = keras.Model(
+        encoder_in,
+        keras.layers.Dense(units, activation="tanh")(encoder_in),
+        name="encoder",
+    )
+    head_in = keras.Input((units,))
+    head = keras.Model(head_in, keras.layers.Dense(10)(head_in), name="head")
+    return EncoderHead(encoder, head, **kwargs)
