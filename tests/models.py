@@ -51,6 +51,8 @@ class EncoderHead(CustomModel):
         self.regression_loss = keras.losses.MeanSquaredError()
         self.add_tracker("encoder_loss")
         self.add_tracker("head_loss")
+        # Built sub-models leave nothing to build (BackupAndRestore asks).
+        self.built = encoder.built and head.built
 
     def call(self, x, training=False):
         return self.head(self.encoder(x, training=training), training=training)

@@ -4,7 +4,7 @@ import keras
 import numpy as np
 
 from keras_custom import CustomModel
-from keras_custom.testing import ConformanceTests
+from keras_custom.testing import ConformanceTests, logical_cpus, mirrored_strategy
 from tests.models import EncoderHead, digit_data, encoder_head, mlp
 
 
@@ -175,3 +175,40 @@ class TestFrozenLayer(ConformanceTests):
 
     def data(self):
         return digit_data()
+
+
+class TestDropoutModel(ConformanceTests):
+    """Random masks: their generator state is saved and resumed too."""
+
+    def build_model(self):
+        inputs = keras.Input((64,))
+        hidden = keras.layers.Dropout(0.3, seed=5)(
+            keras.layers.Dense(16, activation="relu")(inputs)
+        )
+        return CustomModel(
+            inputs,
+            keras.layers.Dense(10)(hidden),
+            optimizer="adam",
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        )
+
+    def data(self):
+        return digit_data()
+
+    def test_mirrored_strategy_equals_one_device(self):
+        # Each replica masks its half of the batch with its own draws, so
+        # the weights differ from one device by design; training must work.
+        strategy = mirrored_strategy(tuple(logical_cpus()[:2]))
+        with strategy.scope():
+            model = self._seeded_model()
+        history = self._fit(model, epochs=2)
+        self._assert_finite(history.history, "MirroredStrategy fit")
+        assert history.history["loss"][1] < history.history["loss"][0]
+
+    def test_jit_compile(self):
+        # XLA draws its random numbers with another algorithm than TensorFlow
+        # does, so the masks, and thus the weights, differ by design.
+        model = self._seeded_model(jit_compile=True)
+        history = self._fit(model, epochs=2)
+        self._assert_finite(history.history, "jit_compile fit")
+        assert history.history["loss"][1] < history.history["loss"][0]

@@ -1,6 +1,7 @@
 """`CustomModel`: a drop-in `keras.Model` for training logic of your own."""
 
 import functools
+import inspect
 import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -16,6 +17,14 @@ from keras_custom.core.named_optimizers import OptimizerLike, OptimizerSlot
 from keras_custom.core.trackers import Trackers
 
 _MIXED_POLICIES = ("mixed_float16",)
+_SEED_STATE_KEY = "seed_generator_state_"
+
+
+def _accepts_name(cls) -> bool:
+    parameters = inspect.signature(cls.__init__).parameters.values()
+    return any(
+        p.name == "name" or p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters
+    )
 
 
 def _first_tensor(structure):
@@ -605,7 +614,48 @@ class CustomModel(keras.Model):
 
     @classmethod
     def from_config(cls, config: dict, custom_objects=None):
-        return super().from_config(dict(config), custom_objects=custom_objects)
+        """Rebuilds the model, including a functional subclass whose
+        `__init__(self, inputs, outputs)` takes no `name` (Keras cannot)."""
+        if functional_lib.is_functional_config(config) and not _accepts_name(cls):
+
+            def construct(inputs, outputs, name=None, trainable=None, **extra):
+                model = cls(inputs, outputs)
+                model.name = name or model.name
+                if trainable is not None:
+                    model.trainable = trainable
+                return model
+
+            return functional_lib.functional_from_config(
+                construct, dict(config), custom_objects=custom_objects
+            )
+        return super().from_config(config, custom_objects=custom_objects)
+
+    # ------------------------------------------------------------------
+    # Random state: saved, so a resumed run draws what an uninterrupted one
+    # would (Keras saves no `SeedGenerator` state).
+    # ------------------------------------------------------------------
+
+    def _all_seed_generators(self) -> list:
+        generators, seen = [], set()
+        for layer in self._flatten_layers(include_self=True):
+            for generator in layer._seed_generators:
+                if id(generator) not in seen:
+                    seen.add(id(generator))
+                    generators.append(generator)
+        return generators
+
+    def save_own_variables(self, store) -> None:
+        super().save_own_variables(store)
+        for index, generator in enumerate(self._all_seed_generators()):
+            store[f"{_SEED_STATE_KEY}{index}"] = generator.state
+
+    def load_own_variables(self, store) -> None:
+        own = {k: store[k] for k in store.keys() if not k.startswith(_SEED_STATE_KEY)}
+        super().load_own_variables(own)
+        for index, generator in enumerate(self._all_seed_generators()):
+            key = f"{_SEED_STATE_KEY}{index}"
+            if key in store.keys():
+                generator.state.assign(store[key])
 
     # ------------------------------------------------------------------
 

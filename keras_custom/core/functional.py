@@ -10,11 +10,19 @@ created once per `C` and serialized under `C`'s name, so `C` itself never
 changes.
 """
 
-from keras.src.models.functional import Functional
+from keras.src.models.functional import Functional, functional_from_config
 from keras.src.models.model import functional_init_arguments
 from keras.src.saving import object_registration
 
-__all__ = ["Functional", "functional_init_arguments", "functional_variant"]
+__all__ = [
+    "Functional",
+    "functional_from_config",
+    "functional_init_arguments",
+    "functional_variant",
+    "is_functional_config",
+]
+
+_FUNCTIONAL_CONFIG_KEYS = ("name", "layers", "input_layers", "output_layers")
 
 _VARIANTS: dict[type, type] = {}
 
@@ -25,10 +33,21 @@ def functional_variant(cls: type) -> type:
         return cls
     variant = _VARIANTS.get(cls)
     if variant is None:
+
+        def __init__(self, *args, **kwargs):
+            # Never called (instances switch class inside `__init__`); its
+            # signature tells `Functional.get_config` that the graph can be
+            # saved even when `cls.__init__` takes only `inputs, outputs`.
+            cls.__init__(self, *args, **kwargs)
+
         variant = type(
             cls.__name__,
             (cls, Functional),
-            {"__module__": cls.__module__, "__qualname__": cls.__qualname__},
+            {
+                "__init__": __init__,
+                "__module__": cls.__module__,
+                "__qualname__": cls.__qualname__,
+            },
         )
         _VARIANTS[cls] = variant
     registered_name = object_registration.GLOBAL_CUSTOM_NAMES.get(cls)
@@ -39,9 +58,6 @@ def functional_variant(cls: type) -> type:
     return variant
 
 
-def user_facing_class(cls: type) -> type:
-    """The class a user wrote, for a functional variant or any other class."""
-    for base_class, variant in _VARIANTS.items():
-        if variant is cls:
-            return base_class
-    return cls
+def is_functional_config(config: dict) -> bool:
+    """Whether `config` describes a functional graph (`Functional.get_config`)."""
+    return all(key in config for key in _FUNCTIONAL_CONFIG_KEYS)

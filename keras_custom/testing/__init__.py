@@ -3,6 +3,7 @@
 from keras_custom.testing.conformance import (
     ConformanceTests,
     assert_weights_close,
+    mirrored_strategy,
     optimizer_states,
 )
 from keras_custom.testing.devices import logical_cpus, split_cpu
@@ -11,6 +12,7 @@ __all__ = [
     "ConformanceTests",
     "assert_weights_close",
     "logical_cpus",
+    "mirrored_strategy",
     "optimizer_states",
     "split_cpu",
 ]
