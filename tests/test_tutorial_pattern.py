@@ -113,3 +113,35 @@ def test_missing_loss_and_missing_labels_are_named():
         model.fit(X, verbose=0)
     with pytest.raises(ValueError, match="no labels"):
         model.evaluate(X, verbose=0)
+
+
+def test_tutorial_pattern_without_a_train_step():
+    """Optimizer, loss and tracker inside the model; the default steps."""
+
+    class InsideTheModel(CustomModel):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.logits = keras.layers.Dense(10)
+            self.optimizer = keras.optimizers.Adam(0.01)
+            self.loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+            self.loss_tracker = keras.metrics.Mean(name="loss")
+
+        def call(self, x):
+            return self.logits(x)
+
+    model = InsideTheModel()
+    adam = model.optimizer
+    model.compile()
+    history = model.fit(
+        X, Y, batch_size=len(X), epochs=2, validation_data=(X, Y), verbose=0
+    )
+    assert model.optimizer is adam and int(adam.iterations) == 2
+    assert set(history.history) == {"loss", "val_loss"}
+    results = model.evaluate(X, Y, batch_size=len(X), verbose=0, return_dict=True)
+    logits = model.predict(X, verbose=0)
+    np.testing.assert_allclose(
+        results["loss"], numpy_crossentropy(logits, Y), rtol=1e-5
+    )
+    np.testing.assert_allclose(
+        history.history["val_loss"][-1], results["loss"], rtol=1e-5
+    )

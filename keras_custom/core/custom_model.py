@@ -95,6 +95,7 @@ class CustomModel(keras.Model):
             self.encoder, self.head = encoder, head
             self.add_optimizer("head_optimizer", head_optimizer, head, "adam")
             self.add_tracker("head_loss")
+            self.loss_fn = keras.losses.MeanSquaredError()
 
         def call(self, x, training=False):
             return self.head(self.encoder(x, training=training),
@@ -416,7 +417,11 @@ class CustomModel(keras.Model):
             jit_compile=jit_compile,
             auto_scale_loss=False,
         )
-        if not len(self._trackers) and type(self).train_step is CustomModel.train_step:
+        if (
+            not len(self._trackers)
+            and type(self).train_step is CustomModel.train_step
+            and "loss" not in self._metric_names()
+        ):
             self.add_tracker("loss")
         self._compile_config = SerializableDict(
             loss=loss,
@@ -546,17 +551,16 @@ class CustomModel(keras.Model):
             return loss, y_pred
 
         loss, y_pred = self.minimize(forward)
-        logs = self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
-        return {"loss": loss, **logs}
+        return self._supervised_logs(loss, y, y_pred, sample_weight, x)
 
     def test_step(self, data):
         """Evaluates the loss and metrics on `self(x, training=False)`.
 
-        It works for a subclass that overrides only `train_step`: with a
-        loss known to the model (constructor, `compile()` or `self.loss_fn`)
-        it evaluates that loss, and a subclass's own `Mean` tracker named
-        `"loss"` and `(y_true, y_pred)` metrics are updated as its
-        `train_step` would.
+        It also works for a subclass that overrides only `train_step`: with
+        a loss known to the model (constructor, `compile()` or
+        `self.loss_fn`) it evaluates that loss, and the subclass's own `Mean`
+        tracker named `"loss"` and its `(y_true, y_pred)` metrics are updated
+        as its `train_step` would.
         """
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         y_pred = self._call_model(x, training=False)
@@ -568,11 +572,7 @@ class CustomModel(keras.Model):
                     x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=False
                 )
             )
-        if type(self).train_step is not CustomModel.train_step:
-            self._update_own_metrics(loss, y, y_pred, sample_weight)
-        logs = self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
-        if loss is not None and "loss" not in logs:
-            logs = {"loss": loss, **logs}
+        logs = self._supervised_logs(loss, y, y_pred, sample_weight, x)
         if not logs:
             raise ValueError(
                 f"Model '{self.name}' has nothing to evaluate: it has no loss "
@@ -581,17 +581,26 @@ class CustomModel(keras.Model):
             )
         return logs
 
-    def _update_own_metrics(self, loss, y, y_pred, sample_weight) -> None:
-        """Updates the metrics a custom `train_step` keeps itself."""
+    def _supervised_logs(self, loss, y, y_pred, sample_weight, x) -> dict:
+        """Updates the metrics of a supervised step; returns its logs.
+
+        The model's own metrics (attributes, as the Keras guide creates them)
+        are updated too: a `Mean` named `"loss"` with the loss, the others
+        with `(y, y_pred)`. Otherwise the loss goes to the core's tracker.
+        """
         tracker_ids = {id(t) for t in self._trackers}
-        for metric in self.metrics:
-            if id(metric) in tracker_ids or isinstance(metric, CompileMetrics):
+        for metric in self._metrics:
+            if id(metric) in tracker_ids:
                 continue
             if type(metric) is keras.metrics.Mean:
                 if metric.name == "loss" and loss is not None:
                     metric.update_state(loss)
             elif y is not None:
                 metric.update_state(y, y_pred, sample_weight=sample_weight)
+        logs = self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
+        if loss is not None and "loss" not in logs:
+            logs = {"loss": loss, **logs}
+        return logs
 
     # ------------------------------------------------------------------
     # Configuration

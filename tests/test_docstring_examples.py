@@ -1,0 +1,43 @@
+"""The examples in public docstrings run."""
+
+import doctest
+import re
+
+import pytest
+
+import keras_custom
+from keras_custom.datasets import digits
+from keras_custom.testing import ConformanceTests, split_cpu
+
+FENCED = re.compile(r"```python\n(.*?)```", re.DOTALL)
+
+
+def fenced_examples(obj) -> list[str]:
+    return [
+        "\n".join(
+            line[4:] if line.startswith("    ") else line for line in block.splitlines()
+        )
+        for block in FENCED.findall(obj.__doc__)
+    ]
+
+
+@pytest.mark.parametrize(
+    "obj",
+    [keras_custom.CustomModel, ConformanceTests, split_cpu],
+    ids=lambda o: o.__name__,
+)
+def test_fenced_examples_run(obj):
+    examples = fenced_examples(obj)
+    assert examples, f"{obj.__name__} has no example"
+    namespace = {}
+    for example in examples:
+        exec(compile(example, f"<{obj.__name__} example>", "exec"), namespace)
+    if obj is ConformanceTests:
+        namespace["TestMyClassifier"]().test_fit_logs()
+
+
+def test_doctest_examples_run():
+    finder, runner = doctest.DocTestFinder(), doctest.DocTestRunner()
+    for test in finder.find(digits, "digits"):
+        runner.run(test)
+    assert runner.failures == 0 and runner.tries > 0
