@@ -2,6 +2,7 @@
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from keras_custom import CustomModel
 from keras_custom.core import serialize_scalar, unscale_for_replicas, validate_scalar
@@ -116,3 +117,46 @@ def encoder_head(units: int = 8, **kwargs) -> EncoderHead:
     head_in = keras.Input((units,))
     head = keras.Model(head_in, keras.layers.Dense(10)(head_in), name="head")
     return EncoderHead(encoder, head, **kwargs)
+
+
+def tutorial_class(base):
+    """The Keras guide's subclass, with `base` as its base class."""
+
+    class TutorialClassifier(base):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.hidden = keras.layers.Dense(16, activation="relu")
+            self.logits = keras.layers.Dense(10)
+            self.optimizer = keras.optimizers.Adam(0.01)
+            self.loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+            self.loss_tracker = keras.metrics.Mean(name="loss")
+            self.accuracy = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
+
+        def call(self, x):
+            return self.logits(self.hidden(x))
+
+        def train_step(self, data):
+            x, y = data
+            with tf.GradientTape() as tape:
+                y_pred = self(x, training=True)
+                loss = self.loss_fn(y, y_pred)
+            gradients = tape.gradient(loss, self.trainable_variables)
+            self.optimizer.apply_gradients(zip(gradients, self.trainable_variables))  # noqa: B905
+            self.loss_tracker.update_state(loss)
+            self.accuracy.update_state(y, y_pred)
+            return {
+                "loss": self.loss_tracker.result(),
+                "accuracy": self.accuracy.result(),
+            }
+
+        @property
+        def metrics(self):
+            return [self.loss_tracker, self.accuracy]
+
+    return TutorialClassifier
+
+
+# The guide's class on `CustomModel`, registered so that saved copies load.
+TutorialClassifier = keras.saving.register_keras_serializable(
+    package="keras_custom_tests"
+)(tutorial_class(CustomModel))

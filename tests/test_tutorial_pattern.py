@@ -3,10 +3,9 @@
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from keras_custom import CustomModel
-from tests.models import digit_data
+from tests.models import digit_data, tutorial_class
 
 X, Y = digit_data(96)
 
@@ -16,43 +15,6 @@ def numpy_crossentropy(logits, labels):
     logits = logits - logits.max(1, keepdims=True)
     log_probs = logits - np.log(np.exp(logits).sum(1, keepdims=True))
     return -np.mean(log_probs[np.arange(len(labels)), labels])
-
-
-def tutorial_class(base):
-    """The Keras guide's subclass, with `base` as its base class."""
-
-    class Tutorial(base):
-        def __init__(self, **kwargs):
-            super().__init__(**kwargs)
-            self.hidden = keras.layers.Dense(16, activation="relu")
-            self.logits = keras.layers.Dense(10)
-            self.optimizer = keras.optimizers.Adam(0.01)
-            self.loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-            self.loss_tracker = keras.metrics.Mean(name="loss")
-            self.accuracy = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
-
-        def call(self, x):
-            return self.logits(self.hidden(x))
-
-        def train_step(self, data):
-            x, y = data
-            with tf.GradientTape() as tape:
-                y_pred = self(x, training=True)
-                loss = self.loss_fn(y, y_pred)
-            gradients = tape.gradient(loss, self.trainable_variables)
-            self.optimizer.apply_gradients(zip(gradients, self.trainable_variables))  # noqa: B905
-            self.loss_tracker.update_state(loss)
-            self.accuracy.update_state(y, y_pred)
-            return {
-                "loss": self.loss_tracker.result(),
-                "accuracy": self.accuracy.result(),
-            }
-
-        @property
-        def metrics(self):
-            return [self.loss_tracker, self.accuracy]
-
-    return Tutorial
 
 
 def test_plain_keras_replaces_the_optimizer_and_cannot_evaluate():

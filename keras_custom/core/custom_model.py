@@ -406,17 +406,17 @@ class CustomModel(keras.Model):
             loss = (
                 self.loss if self.loss is not None else getattr(self, "loss_fn", None)
             )
-        super().compile(
-            optimizer=self.optimizer,
-            loss=loss,
-            loss_weights=loss_weights,
-            metrics=metrics,
-            weighted_metrics=weighted_metrics,
-            run_eagerly=run_eagerly,
-            steps_per_execution=steps_per_execution,
-            jit_compile=jit_compile,
-            auto_scale_loss=False,
-        )
+        arguments = {
+            "loss": loss,
+            "loss_weights": loss_weights,
+            "metrics": metrics,
+            "weighted_metrics": weighted_metrics,
+            "run_eagerly": run_eagerly,
+            "steps_per_execution": steps_per_execution,
+            "jit_compile": jit_compile,
+        }
+        # The optimizers are already loss-scaled above, each one of them.
+        super().compile(optimizer=self.optimizer, auto_scale_loss=False, **arguments)
         if (
             not len(self._trackers)
             and type(self).train_step is CustomModel.train_step
@@ -424,14 +424,7 @@ class CustomModel(keras.Model):
         ):
             self.add_tracker("loss")
         self._compile_config = SerializableDict(
-            loss=loss,
-            loss_weights=loss_weights,
-            metrics=metrics,
-            weighted_metrics=weighted_metrics,
-            run_eagerly=run_eagerly,
-            steps_per_execution=steps_per_execution,
-            jit_compile=jit_compile,
-            auto_scale_loss=auto_scale_loss,
+            **arguments, auto_scale_loss=auto_scale_loss
         )
         self._build_optimizers()
 
