@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from keras_custom import CustomModel
+from keras_custom.core import input_gradients
 
 RNG = np.random.default_rng(0)
 X = RNG.normal(size=(8, 3)).astype("float32")
@@ -105,3 +106,10 @@ def test_unknown_optimizer_name_is_named_in_the_error():
     model.compile()
     with pytest.raises(ValueError, match="no optimizer named 'g_optimizer'"):
         model.minimize(model_loss(model), optimizer="g_optimizer")
+
+
+def test_input_gradients_against_the_analytic_gradient():
+    x = RNG.normal(size=(4, 3)).astype("float32")
+    outputs, gradients = input_gradients(lambda t: keras.ops.sum(t**3), x)
+    np.testing.assert_allclose(float(outputs), np.sum(x**3), rtol=1e-5)
+    np.testing.assert_allclose(gradients.numpy(), 3 * x**2, rtol=1e-5)

@@ -265,14 +265,8 @@ class CustomModel(keras.Model):
 
     @property
     def metrics(self) -> list:
-        trackers = list(self._trackers)
-        tracker_ids = {id(t) for t in trackers}
-        others = [
-            m
-            for m in super().metrics
-            if m is not self._loss_tracker and id(m) not in tracker_ids
-        ]
-        return trackers + others
+        others = [m for m in super().metrics if m is not self._loss_tracker]
+        return list(self._trackers) + self._trackers.excluding(others)
 
     def reset_metrics(self) -> None:
         super().reset_metrics()
@@ -281,11 +275,8 @@ class CustomModel(keras.Model):
 
     def _metric_names(self) -> set:
         """Names of the model's metrics other than the core's trackers."""
-        tracker_ids = {id(t) for t in self._trackers}
         names = set()
-        for metric in self.metrics:
-            if id(metric) in tracker_ids:
-                continue
+        for metric in self._trackers.excluding(self.metrics):
             if isinstance(metric, CompileMetrics):
                 names.update(m.name for m in metric.metrics)
             else:
@@ -297,11 +288,8 @@ class CustomModel(keras.Model):
         del x
         if self._compile_metrics is not None:
             self._compile_metrics.update_state(y, y_pred, sample_weight)
-        tracker_ids = {id(t) for t in self._trackers}
         results = {}
-        for metric in self.metrics:
-            if id(metric) in tracker_ids:
-                continue
+        for metric in self._trackers.excluding(self.metrics):
             result = metric.result()
             if isinstance(result, dict):
                 results.update(result)
@@ -581,10 +569,7 @@ class CustomModel(keras.Model):
         are updated too: a `Mean` named `"loss"` with the loss, the others
         with `(y, y_pred)`. Otherwise the loss goes to the core's tracker.
         """
-        tracker_ids = {id(t) for t in self._trackers}
-        for metric in self._metrics:
-            if id(metric) in tracker_ids:
-                continue
+        for metric in self._metrics:  # the core's trackers are not among them
             if type(metric) is keras.metrics.Mean:
                 if metric.name == "loss" and loss is not None:
                     metric.update_state(loss)

@@ -34,6 +34,11 @@ class Trackers:
     def __len__(self) -> int:
         return len(self._by_name)
 
+    def excluding(self, metrics) -> list:
+        """The metrics of `metrics` that are not trackers of this set."""
+        ids = {id(tracker) for tracker in self._by_name.values()}
+        return [metric for metric in metrics if id(metric) not in ids]
+
     def add(self, name: str) -> keras.metrics.Mean:
         """Returns the tracker of `name`, creating it if needed."""
         if not isinstance(name, str) or not name:
