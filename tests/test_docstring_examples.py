@@ -6,6 +6,7 @@ import re
 import pytest
 
 import keras_custom
+from keras_custom.core import replica_random
 from keras_custom.datasets import digits
 from keras_custom.testing import ConformanceTests, split_cpu
 
@@ -23,7 +24,17 @@ def fenced_examples(obj) -> list[str]:
 
 @pytest.mark.parametrize(
     "obj",
-    [keras_custom.CustomModel, ConformanceTests, split_cpu],
+    [
+        keras_custom.CustomModel,
+        ConformanceTests,
+        split_cpu,
+        keras_custom.GAN,
+        keras_custom.WGANGP,
+        keras_custom.ConditionalGAN,
+        keras_custom.VAE,
+        keras_custom.metrics.FrechetDistance,
+        replica_random.normal,
+    ],
     ids=lambda o: o.__name__,
 )
 def test_fenced_examples_run(obj):

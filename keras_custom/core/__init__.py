@@ -1,5 +1,6 @@
 """The core of keras_custom: `CustomModel` and the mechanisms it owns."""
 
+from keras_custom.core import replica_random
 from keras_custom.core.custom_model import CustomModel
 from keras_custom.core.schedules import scalar_value, serialize_scalar, validate_scalar
 from keras_custom.core.tensorflow_backend import (
@@ -11,6 +12,7 @@ from keras_custom.core.tensorflow_backend import (
 __all__ = [
     "CustomModel",
     "input_gradients",
+    "replica_random",
     "scalar_value",
     "scale_for_replicas",
     "serialize_scalar",

@@ -18,6 +18,14 @@ def num_replicas_in_sync() -> int:
     return tf.distribute.get_strategy().num_replicas_in_sync
 
 
+def replica_index():
+    """The index of the replica running this code (0 outside replica steps)."""
+    context = tf.distribute.get_replica_context()
+    if context is None:
+        return 0
+    return context.replica_id_in_sync_group
+
+
 def has_distribution_strategy() -> bool:
     """Returns True inside the scope or a step of a non-default strategy."""
     return tf.distribute.has_strategy()

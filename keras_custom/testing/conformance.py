@@ -99,11 +99,14 @@ class ConformanceTests:
       value finite; log keys as documented; `val_` keys match train keys;
       `evaluate()` is the mean over all batches, not the last one; trackers
       reset between epochs.
+    - `compile()` builds every named optimizer.
     - `get_config`/`from_config` and `.keras` save and load: same
       predictions and same optimizer states; training 2 epochs equals
       1 epoch, save, load, 1 more epoch.
     - `steps_per_execution > 1` and `jit_compile=True` give the results of
-      the defaults; `mixed_float16` trains with finite losses and every
+      the defaults (a model that samples noise, `draws_random_numbers`, is
+      only checked to train under XLA, whose random numbers differ);
+      `mixed_float16` trains with finite losses and every
       optimizer loss-scaled; `MirroredStrategy` over two logical CPU devices
       gives the weights of one device (call `keras_custom.testing.split_cpu`
       in `conftest.py`).
@@ -148,6 +151,10 @@ class ConformanceTests:
     #: Whether `test_step` is deterministic (no sampled noise), so that
     #: `evaluate()` can be compared with per-batch evaluations.
     deterministic_evaluation: bool = True
+    #: Whether training samples noise (latents, masks). XLA draws other
+    #: random numbers than TensorFlow's kernels for the same seed, so with
+    #: noise `jit_compile=True` is checked to train, not to match.
+    draws_random_numbers: bool = False
 
     def build_model(self) -> keras.Model:
         """A fresh, built, uncompiled model."""
@@ -286,6 +293,12 @@ class ConformanceTests:
                 f"evaluate()['{key}'] = {results[key]}, mean over batches = {expected}"
             )
 
+    def test_optimizers_built_by_compile(self):
+        model = self._seeded_model()
+        optimizers = getattr(model, "optimizers", {"optimizer": model.optimizer})
+        for name, optimizer in optimizers.items():
+            assert optimizer.built, f"optimizer '{name}' is not built by compile()"
+
     # ------------------------------------------------------------------
     # configuration, saving, resuming
     # ------------------------------------------------------------------
@@ -367,7 +380,21 @@ class ConformanceTests:
         self._assert_same_training(steps_per_execution=3)
 
     def test_jit_compile(self):
-        self._assert_same_training(jit_compile=True)
+        if not self.draws_random_numbers:
+            self._assert_same_training(jit_compile=True)
+            return
+        model = self._seeded_model(jit_compile=True)
+        history = self._fit(model, epochs=2)
+        self._assert_finite(history.history, "jit_compile fit")
+        self._assert_every_optimizer_stepped(model, "jit_compile")
+
+    def _assert_every_optimizer_stepped(self, model, where):
+        optimizers = getattr(model, "optimizers", {"optimizer": model.optimizer})
+        assert optimizers, "the model has no optimizer"
+        for name, optimizer in optimizers.items():
+            assert int(optimizer.iterations) > 0, (
+                f"{where}: optimizer '{name}' never stepped"
+            )
 
     def test_mixed_float16(self):
         previous = keras.config.dtype_policy()
@@ -379,12 +406,11 @@ class ConformanceTests:
             keras.config.set_dtype_policy(previous)
         self._assert_finite(history.history, "mixed_float16 fit")
         optimizers = getattr(model, "optimizers", {"optimizer": model.optimizer})
-        assert optimizers, "the model has no optimizer"
         for name, optimizer in optimizers.items():
             assert isinstance(optimizer, keras.optimizers.LossScaleOptimizer), (
                 f"optimizer '{name}' is not loss-scaled under mixed_float16"
             )
-            assert int(optimizer.iterations) > 0, f"optimizer '{name}' never stepped"
+        self._assert_every_optimizer_stepped(model, "mixed_float16")
 
     def test_mirrored_strategy_equals_one_device(self):
         devices = logical_cpus()

@@ -1,0 +1,66 @@
+"""Random draws that do not depend on how a batch is split across replicas.
+
+A model that samples noise per example (a GAN's latents, a VAE's
+reparameterization, a gradient penalty's interpolates) with
+`keras.random.normal(shape=(batch_size, ...))` draws the same numbers on every
+replica of a `MirroredStrategy`: each replica sees half the batch and the same
+seed, so the two halves get identical noise, and the training differs from one
+device. These helpers draw the noise of the *global* batch and return this
+replica's rows, so training under a strategy equals training on one device.
+"""
+
+import keras
+from keras import ops
+
+from keras_custom.core import tensorflow_backend
+
+
+def _rows_of_this_replica(draw, batch_size, shape):
+    replicas = tensorflow_backend.num_replicas_in_sync()
+    if replicas == 1:
+        return draw((batch_size, *shape))
+    values = draw((replicas * batch_size, *shape))
+    values = ops.reshape(values, (replicas, batch_size, *shape))
+    return ops.take(values, tensorflow_backend.replica_index(), axis=0)
+
+
+def normal(batch_size, shape: tuple = (), seed=None, dtype: str = "float32"):
+    """Standard normal noise of shape `(batch_size, *shape)` for this replica.
+
+    Args:
+        batch_size: The replica's batch size (an int or a scalar tensor).
+        shape: The shape of one example's noise.
+        seed: A `keras.random.SeedGenerator` (or an int).
+        dtype: The dtype of the noise.
+
+    Example:
+
+    ```python
+    import keras
+    from keras_custom.core import replica_random
+
+    seed = keras.random.SeedGenerator(0)
+    noise = replica_random.normal(4, (8,), seed)  # shape (4, 8)
+    ```
+    """
+    return _rows_of_this_replica(
+        lambda s: keras.random.normal(s, dtype=dtype, seed=seed),
+        batch_size,
+        tuple(shape),
+    )
+
+
+def uniform(batch_size, shape: tuple = (), seed=None, dtype: str = "float32"):
+    """Uniform noise in `[0, 1)` of shape `(batch_size, *shape)` for this replica.
+
+    Args:
+        batch_size: The replica's batch size (an int or a scalar tensor).
+        shape: The shape of one example's noise.
+        seed: A `keras.random.SeedGenerator` (or an int).
+        dtype: The dtype of the noise.
+    """
+    return _rows_of_this_replica(
+        lambda s: keras.random.uniform(s, dtype=dtype, seed=seed),
+        batch_size,
+        tuple(shape),
+    )

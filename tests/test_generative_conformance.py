@@ -1,0 +1,166 @@
+"""GAN, WGANGP, ConditionalGAN and VAE pass the conformance harness."""
+
+import keras
+import numpy as np
+
+from keras_custom import GAN, VAE, WGANGP, ConditionalGAN
+from keras_custom.testing import ConformanceTests
+from tests.models import digit_data
+
+LATENT_DIM = 4
+
+
+def dense_net(input_dim, output_dim, activation=None, name=None, units=16):
+    return keras.Sequential(
+        [
+            keras.Input((input_dim,)),
+            keras.layers.Dense(units, activation="relu"),
+            keras.layers.Dense(output_dim, activation=activation),
+        ],
+        name=name,
+    )
+
+
+def conditioned_net(input_dim, output_dim, activation=None, name=None):
+    features = keras.Input((input_dim,))
+    labels = keras.Input((), dtype="int32")
+    onehot = keras.layers.CategoryEncoding(10, output_mode="one_hot")(labels)
+    hidden = keras.layers.Dense(16, activation="relu")(
+        keras.layers.Concatenate()([features, onehot])
+    )
+    outputs = keras.layers.Dense(output_dim, activation=activation)(hidden)
+    return keras.Model([features, labels], outputs, name=name)
+
+
+def images_only():
+    return (digit_data()[0],)
+
+
+def latents():
+    return np.random.default_rng(0).normal(size=(16, LATENT_DIM)).astype("float32")
+
+
+class GenerativeTests(ConformanceTests):
+    draws_random_numbers = True
+    deterministic_evaluation = False
+
+    def bad_inputs(self):
+        return []
+
+
+class TestGAN(GenerativeTests):
+    log_keys = {"d_loss", "g_loss"}
+
+    def build_model(self):
+        return GAN(
+            dense_net(LATENT_DIM, 64, "sigmoid", "generator"),
+            dense_net(64, 1, name="discriminator"),
+            latent_dim=LATENT_DIM,
+            label_smoothing=0.1,
+            seed=3,
+        )
+
+    def compile_kwargs(self):
+        return {
+            "d_optimizer": keras.optimizers.Adam(1e-3),
+            "g_optimizer": keras.optimizers.SGD(0.05),
+        }
+
+    def data(self):
+        return images_only()
+
+    def predict_inputs(self):
+        return latents()
+
+
+class TestLeastSquaresGAN(TestGAN):
+    """A different adversarial loss, given by name; default optimizers."""
+
+    def build_model(self):
+        return GAN(
+            dense_net(LATENT_DIM, 64, "sigmoid", "generator"),
+            dense_net(64, 1, name="discriminator"),
+            latent_dim=LATENT_DIM,
+            adversarial_loss="mean_squared_error",
+            seed=3,
+        )
+
+    def compile_kwargs(self):
+        return {}
+
+
+class TestWGANGP(GenerativeTests):
+    log_keys = {"d_loss", "g_loss", "gradient_penalty"}
+
+    def build_model(self):
+        return WGANGP(
+            dense_net(LATENT_DIM, 64, "sigmoid", "generator"),
+            dense_net(64, 1, name="critic"),
+            latent_dim=LATENT_DIM,
+            critic_steps=2,
+            seed=3,
+        )
+
+    def data(self):
+        return images_only()
+
+    def predict_inputs(self):
+        return latents()
+
+
+class TestConditionalGAN(GenerativeTests):
+    log_keys = {"d_loss", "g_loss"}
+
+    def build_model(self):
+        return ConditionalGAN(
+            conditioned_net(LATENT_DIM, 64, "sigmoid", "generator"),
+            conditioned_net(64, 1, name="discriminator"),
+            latent_dim=LATENT_DIM,
+            num_classes=10,
+            seed=3,
+        )
+
+    def data(self):
+        return digit_data()
+
+    def predict_inputs(self):
+        return [latents(), np.arange(16, dtype="int32") % 10]
+
+    def bad_inputs(self):
+        x, y = digit_data()
+        return [
+            ({"x": x}, r"needs class labels"),
+            ({"x": x, "y": np.eye(10)[y]}, r"integer class ids"),
+        ]
+
+
+def vae(kl_weight=1.0):
+    inputs = keras.Input((64,))
+    hidden = keras.layers.Dense(16, activation="relu")(inputs)
+    encoder = keras.Model(
+        inputs,
+        [keras.layers.Dense(2)(hidden), keras.layers.Dense(2)(hidden)],
+        name="encoder",
+    )
+    decoder = dense_net(2, 64, "sigmoid", "decoder")
+    return VAE(encoder, decoder, kl_weight=kl_weight, seed=3)
+
+
+class TestVAE(GenerativeTests):
+    log_keys = {"loss", "reconstruction_loss", "kl_loss"}
+
+    def build_model(self):
+        return vae()
+
+    def data(self):
+        return images_only()
+
+
+class TestVAEWithWarmUp(TestVAE):
+    """A KL warm-up schedule resumes with the optimizer's iterations."""
+
+    def build_model(self):
+        return vae(kl_weight=keras.optimizers.schedules.PolynomialDecay(0.0, 6, 1.0))
+
+    def compile_kwargs(self):
+        return {"optimizer": keras.optimizers.Adam(0.01)}
