@@ -1,18 +1,26 @@
 """keras_custom: keras.Model subclasses that drive custom training through fit()."""
 
-from keras_custom import datasets, metrics
+from keras_custom import datasets, layers, losses, metrics, schedules
 from keras_custom.core import CustomModel
 from keras_custom.generative import GAN, VAE, WGANGP, ConditionalGAN
+from keras_custom.self_supervised import BYOL, BarlowTwins, SimCLR, SimSiam
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "BYOL",
     "GAN",
     "VAE",
     "WGANGP",
+    "BarlowTwins",
     "ConditionalGAN",
     "CustomModel",
+    "SimCLR",
+    "SimSiam",
     "datasets",
+    "layers",
+    "losses",
     "metrics",
+    "schedules",
     "__version__",
 ]

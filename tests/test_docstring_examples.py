@@ -8,6 +8,7 @@ import pytest
 import keras_custom
 from keras_custom.core import replica_random
 from keras_custom.datasets import digits
+from keras_custom.self_supervised import small_image_augmenter
 from keras_custom.testing import ConformanceTests, split_cpu
 
 FENCED = re.compile(r"```python\n(.*?)```", re.DOTALL)
@@ -34,6 +35,18 @@ def fenced_examples(obj) -> list[str]:
         keras_custom.VAE,
         keras_custom.metrics.FrechetDistance,
         replica_random.normal,
+        keras_custom.SimCLR,
+        keras_custom.SimSiam,
+        keras_custom.BYOL,
+        keras_custom.BarlowTwins,
+        keras_custom.losses.NTXent,
+        keras_custom.losses.NegativeCosineSimilarity,
+        keras_custom.losses.BarlowTwinsLoss,
+        keras_custom.layers.ProjectionHead,
+        keras_custom.layers.PredictionHead,
+        keras_custom.layers.TargetNetwork,
+        keras_custom.schedules.CosineIncrease,
+        small_image_augmenter,
     ],
     ids=lambda o: o.__name__,
 )

@@ -133,6 +133,7 @@ class CustomModel(keras.Model):
         self._set_untracked("_optimizer_slots", {})
         self._set_untracked("_trackers", Trackers(self.name))
         self.add_optimizer("optimizer", optimizer, variables=None, default="rmsprop")
+        self._optimizer_slots["optimizer"].implicit = True
         if isinstance(loss, dict) and "class_name" in loss:
             loss = keras.saving.deserialize_keras_object(loss)
         if loss is not None:
@@ -384,7 +385,7 @@ class CustomModel(keras.Model):
                 chosen = optimizers.get(name)
                 if chosen is None:
                     chosen = getattr(self, name, None)
-                if chosen is None and not (name == "optimizer" and others_declared):
+                if chosen is None and not (slot.implicit and others_declared):
                     chosen = slot.default
                 chosen = named_optimizers.resolve_optimizer(chosen, name)
                 if mixed and auto_scale_loss:

@@ -24,11 +24,16 @@ class OptimizerSlot:
             trainable variable of the model that no other optimizer owns.
         default: Identifier used when neither the constructor nor
             `compile()` gives an optimizer.
+        implicit: True for the main `optimizer` that every model declares;
+            it gets its default only when no other optimizer is declared
+            (a GAN's `d_optimizer` and `g_optimizer` leave it unset), or when
+            a subclass declares it again with `add_optimizer`.
     """
 
     name: str
     owner: Any
     default: OptimizerLike
+    implicit: bool = False
 
 
 def _as_list(owner) -> list:

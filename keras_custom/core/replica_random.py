@@ -64,3 +64,22 @@ def uniform(batch_size, shape: tuple = (), seed=None, dtype: str = "float32"):
         batch_size,
         tuple(shape),
     )
+
+
+def apply_to_global_batch(fn, x):
+    """Applies a random `fn` (an augmenter) to the global batch; returns this
+    replica's rows.
+
+    A random Keras layer draws its transforms from its own seed, which is the
+    same on every replica, so under `MirroredStrategy` each replica would
+    transform its rows as the others do. Gathering the global batch first
+    gives every example the transform it gets on one device.
+
+    Args:
+        fn: Callable of one batch, e.g. `lambda b: augmenter(b, training=True)`.
+        x: This replica's batch.
+    """
+    if tensorflow_backend.num_replicas_in_sync() == 1:
+        return fn(x)
+    gathered = tensorflow_backend.all_gather(ops.stop_gradient(x))
+    return tensorflow_backend.local_rows(fn(gathered), ops.shape(x)[0])

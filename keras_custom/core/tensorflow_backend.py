@@ -70,6 +70,53 @@ def unscale_for_replicas(loss):
     return loss
 
 
+def all_gather(value):
+    """Concatenates `value` over the replicas along axis 0.
+
+    Gradients flow back to each replica's own rows (TensorFlow sums the
+    upstream gradients over replicas), so a loss of the gathered batch,
+    divided by the number of replicas (`scale_for_replicas`), has the
+    gradients of the same loss on one device. Outside a strategy it returns
+    `value`.
+    """
+    context = tf.distribute.get_replica_context()
+    if context is None or num_replicas_in_sync() == 1:
+        return value
+    return context.all_gather(value, axis=0)
+
+
+def local_rows(gathered, local_size):
+    """This replica's rows of a tensor that `all_gather` concatenated."""
+    if num_replicas_in_sync() == 1:
+        return gathered
+    context = tf.distribute.get_replica_context()
+    local_size = tf.cast(local_size, "int32")
+    sizes = context.all_gather(tf.reshape(local_size, (1,)), axis=0)
+    offset = tf.reduce_sum(sizes[: context.replica_id_in_sync_group])
+    return gathered[offset : offset + local_size]
+
+
+def assign_moving_average(targets: Sequence, sources: Sequence, decay_fn) -> None:
+    """`target = decay * target + (1 - decay) * source` for each pair.
+
+    Under a strategy the update runs once, in cross-replica context, on the
+    mirrored variables (the sources are equal on every replica after the
+    optimizer's all-reduce). `decay_fn` is called there to give the decay.
+    """
+
+    def update(*_):
+        decay = decay_fn()
+        for target, source in zip(targets, sources, strict=True):
+            weight = ops.cast(decay, target.dtype)
+            target.assign(weight * target + (1.0 - weight) * source)
+
+    context = tf.distribute.get_replica_context()
+    if context is None or not tf.distribute.has_strategy():
+        update()
+    else:
+        context.merge_call(update)
+
+
 def value_and_gradients(
     loss_fn: Callable[[], Any],
     variables: Sequence | Callable[[], Sequence],

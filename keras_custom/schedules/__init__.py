@@ -1,0 +1,5 @@
+"""Schedules of keras_custom, each a Keras `LearningRateSchedule`."""
+
+from keras_custom.schedules.cosine_increase import CosineIncrease
+
+__all__ = ["CosineIncrease"]

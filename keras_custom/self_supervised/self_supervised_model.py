@@ -1,0 +1,209 @@
+"""`SelfSupervisedModel`: two views, a representation loss, an online probe."""
+
+import keras
+from keras import ops
+
+from keras_custom.core import CustomModel, replica_random, tensorflow_backend
+from keras_custom.core.named_optimizers import OptimizerLike
+from keras_custom.self_supervised.augmenter import small_image_augmenter
+
+
+def _feature_dim(encoder) -> int:
+    outputs = getattr(encoder, "outputs", None)
+    if outputs and len(outputs) == 1 and len(outputs[0].shape) == 2:
+        dim = outputs[0].shape[-1]
+        if dim is not None:
+            return int(dim)
+    raise ValueError(
+        "The online probe needs the encoder's number of features: give a built "
+        "functional or Sequential encoder (from `keras.Input`) that returns "
+        f"one tensor `(batch, features)`. Got: {encoder!r}."
+    )
+
+
+class SelfSupervisedModel(CustomModel):
+    """The base of SimCLR, SimSiam, BYOL and Barlow Twins.
+
+    A subclass gives `representation_loss(view_1, view_2, training)`; this
+    class makes the two views of each batch with `augmenter(x,
+    training=True)`, minimizes that loss with the optimizer `optimizer`
+    (every trainable variable but the probe's), logs it as `loss`, and runs
+    the online linear probe when the batch has labels.
+
+    **Online probe.** With `num_classes` given and labels in the data
+    (`fit(x, y)`), a linear classifier on the encoder's features of the
+    clean batch (inference mode, gradient stopped) is trained in the same
+    step with its own optimizer `probe_optimizer`, and logs `probe_loss`
+    and `probe_accuracy` (and their `val_` twins), so the quality of the
+    representation shows in the progress bar. Without labels there is no
+    probe.
+
+    `model(x)` and `predict(x)` return the encoder's features. Augmentation
+    is applied to the global batch under a distribution strategy (and
+    losses that compare examples gather the batch), so training there
+    equals training on one device.
+
+    Args:
+        encoder: A built model mapping inputs to features `(batch, d)`.
+        augmenter: A Keras layer or model applied with `training=True` to
+            make each view. Defaults to `small_image_augmenter()`, for
+            images `(height, width, channels)` in `[0, 1]`.
+        num_classes: Number of classes of the online probe; `None` for no
+            probe.
+        optimizer: Optimizer of the self-supervised loss. Defaults to Adam
+            unless given to `compile(optimizer=...)`.
+        probe_optimizer: Optimizer of the probe (default Adam).
+        **kwargs: Forwarded to `keras.Model` (`name`, ...).
+    """
+
+    #: Constructor arguments that are Keras objects, (de)serialized by config.
+    _serialized_arguments = ("encoder", "augmenter")
+
+    def __init__(
+        self,
+        encoder: keras.Model,
+        augmenter: keras.layers.Layer | None = None,
+        num_classes: int | None = None,
+        optimizer: OptimizerLike = None,
+        probe_optimizer: OptimizerLike = None,
+        **kwargs,
+    ):
+        super().__init__(optimizer=optimizer, **kwargs)
+        if not isinstance(encoder, keras.layers.Layer):
+            raise ValueError(f"`encoder` must be a Keras model. Got: {encoder!r}.")
+        self.encoder = encoder
+        self.augmenter = small_image_augmenter() if augmenter is None else augmenter
+        if not callable(self.augmenter):
+            raise ValueError(
+                f"`augmenter` must be a Keras layer or model. Got: {augmenter!r}."
+            )
+        self.add_optimizer("optimizer", None, None, default="adam")
+        self.add_tracker("loss")
+        self.num_classes = None if num_classes is None else int(num_classes)
+        if self.num_classes is not None:
+            if self.num_classes < 2:
+                raise ValueError(f"`num_classes` must be >= 2. Got: {num_classes!r}.")
+            self.probe = keras.layers.Dense(self.num_classes, name="probe")
+            self.probe.build((None, _feature_dim(encoder)))
+            self.probe_loss_fn = keras.losses.SparseCategoricalCrossentropy(
+                from_logits=True
+            )
+            self.add_optimizer("probe_optimizer", probe_optimizer, self.probe, "adam")
+            self.add_tracker("probe_loss")
+            self.add_tracker("probe_accuracy")
+
+    # ------------------------------------------------------------------
+
+    def call(self, x, training=False):
+        return self.encoder(x, training=training)
+
+    def augment(self, x):
+        """One random view of the batch `x`."""
+        return replica_random.apply_to_global_batch(
+            lambda batch: self.augmenter(batch, training=True), x
+        )
+
+    def representation_loss(self, view_1, view_2, training: bool):
+        """The self-supervised loss of two views, scaled for the replicas."""
+        raise NotImplementedError(
+            f"{type(self).__name__} must implement `representation_loss`."
+        )
+
+    def after_update(self) -> None:
+        """Runs after each optimizer step (BYOL moves its target here)."""
+
+    # ------------------------------------------------------------------
+
+    def _unpack(self, data):
+        x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
+        if x is None:
+            raise ValueError(f"Model '{self.name}' needs inputs: `fit(x)`.")
+        self._check_input_shape(x)
+        if y is None:
+            return x, None
+        if self.num_classes is None:
+            raise ValueError(
+                f"{type(self).__name__} '{self.name}' was given labels but has "
+                "no online probe: pass `num_classes=` to the constructor to "
+                "train one, or call `fit(x)` without labels."
+            )
+        if len(y.shape) > 2 or (len(y.shape) == 2 and y.shape[-1] not in (1, None)):
+            raise ValueError(
+                f"The online probe of '{self.name}' takes integer class ids of "
+                f"shape (batch,) or (batch, 1). Got labels of shape {y.shape}."
+            )
+        return x, ops.reshape(ops.cast(y, "int32"), (-1,))
+
+    def _check_input_shape(self, x) -> None:
+        inputs = getattr(self.encoder, "inputs", None)
+        if not inputs or len(inputs) != 1:
+            return
+        expected, got = tuple(inputs[0].shape[1:]), tuple(x.shape[1:])
+        if len(expected) != len(got) or any(
+            e is not None and g is not None and e != g
+            for e, g in zip(expected, got, strict=True)
+        ):
+            raise ValueError(
+                f"The encoder of '{self.name}' expects inputs of shape "
+                f"(batch, {', '.join(map(str, expected))}); got inputs of shape "
+                f"{(x.shape[0], *got)}."
+            )
+
+    def _probe_logits(self, x):
+        features = ops.stop_gradient(self.encoder(x, training=False))
+        return self.probe(features)
+
+    def _probe_logs(self, labels, logits, loss) -> dict:
+        predictions = ops.argmax(logits, axis=-1)
+        accuracy = ops.mean(ops.cast(ops.equal(predictions, labels), "float32"))
+        return {"probe_loss": loss, "probe_accuracy": accuracy}
+
+    def train_step(self, data):
+        x, labels = self._unpack(data)
+        view_1, view_2 = self.augment(x), self.augment(x)
+        loss = self.minimize(
+            lambda: self.representation_loss(view_1, view_2, training=True)
+        )
+        self.after_update()
+        logs = {"loss": loss}
+        if labels is not None:
+
+            def probe_loss():
+                logits = self._probe_logits(x)
+                return self.probe_loss_fn(labels, logits), logits
+
+            loss, logits = self.minimize(probe_loss, optimizer="probe_optimizer")
+            logs.update(self._probe_logs(labels, logits, loss))
+        return logs
+
+    def test_step(self, data):
+        x, labels = self._unpack(data)
+        view_1, view_2 = self.augment(x), self.augment(x)
+        loss = self.representation_loss(view_1, view_2, training=False)
+        logs = {"loss": tensorflow_backend.unscale_for_replicas(loss)}
+        if labels is not None:
+            logits = self._probe_logits(x)
+            loss = tensorflow_backend.unscale_for_replicas(
+                self.probe_loss_fn(labels, logits)
+            )
+            logs.update(self._probe_logs(labels, logits, loss))
+        return logs
+
+    # ------------------------------------------------------------------
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        for key in self._serialized_arguments:
+            config[key] = keras.saving.serialize_keras_object(getattr(self, key))
+        config["num_classes"] = self.num_classes
+        return config
+
+    @classmethod
+    def from_config(cls, config: dict, custom_objects=None):
+        config = dict(config)
+        for key in cls._serialized_arguments:
+            if config.get(key) is not None:
+                config[key] = keras.saving.deserialize_keras_object(
+                    config[key], custom_objects=custom_objects
+                )
+        return cls(**config)
