@@ -3,12 +3,19 @@
 from keras_custom import datasets, layers, losses, metrics, schedules
 from keras_custom.core import CustomModel
 from keras_custom.generative import GAN, VAE, WGANGP, ConditionalGAN
+from keras_custom.robust import AdversarialModel, SharpnessAwareModel
 from keras_custom.self_supervised import BYOL, BarlowTwins, SimCLR, SimSiam
+from keras_custom.semi_supervised import Distiller, FixMatch, MeanTeacher
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AdversarialModel",
     "BYOL",
+    "Distiller",
+    "FixMatch",
+    "MeanTeacher",
+    "SharpnessAwareModel",
     "GAN",
     "VAE",
     "WGANGP",

@@ -1,9 +1,12 @@
 """End-to-end tests of the `keras-custom demo` command."""
 
+import json
 import os
 import re
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -13,6 +16,8 @@ import keras_custom
 from keras_custom.datasets import digits
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+DEMO_NAMES = ["classifier", "gan", "vae"]
+NUMBER = r"([0-9]+(?:\.[0-9]+)?)"
 
 
 def _run_cli(*args: str, cwd=None) -> subprocess.CompletedProcess:
@@ -27,18 +32,65 @@ def _run_cli(*args: str, cwd=None) -> subprocess.CompletedProcess:
     )
 
 
+def _run_demo(output_dir) -> subprocess.CompletedProcess:
+    try:
+        return _run_cli("demo", "--output-dir", str(output_dir), "--quiet")
+    except subprocess.TimeoutExpired as error:
+        return subprocess.CompletedProcess(error.cmd, -1, "", f"timed out: {error}")
+
+
+def _run_demo_once_per_session(shared: Path) -> subprocess.CompletedProcess:
+    """Runs the demo in the first xdist worker to get here; the others wait.
+
+    `shared` is a folder all workers of the session see; creating it is
+    atomic, so exactly one worker runs the demo and writes its result there.
+    """
+    result_path = shared / "result.json"
+    try:
+        shared.mkdir()
+    except FileExistsError:
+        deadline = time.monotonic() + 900
+        while not result_path.is_file():
+            if time.monotonic() > deadline:
+                pytest.fail(f"Waited too long for the demo run in {shared}.")
+            time.sleep(1.0)
+        return subprocess.CompletedProcess(**json.loads(result_path.read_text()))
+    result = _run_demo(shared / "output")
+    record = {
+        "args": result.args,
+        "returncode": result.returncode,
+        "stdout": result.stdout,
+        "stderr": result.stderr,
+    }
+    partial = shared / "result.json.partial"
+    partial.write_text(json.dumps(record))
+    partial.replace(result_path)
+    return result
+
+
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory):
-    """Runs the demo once; the tests below check its output."""
-    output_dir = tmp_path_factory.mktemp("demo")
-    result = _run_cli("demo", "--output-dir", str(output_dir), "--quiet")
-    return result, output_dir
+    """Runs the demo once; the tests below check its output.
+
+    Under pytest-xdist every worker would run a module fixture of its own, so
+    the workers share one run through the session's temporary folder.
+    """
+    if os.environ.get("PYTEST_XDIST_WORKER") is None:
+        output_dir = tmp_path_factory.mktemp("demo")
+        return _run_demo(output_dir), output_dir
+    shared = tmp_path_factory.getbasetemp().parent / "shared_demo_run"
+    return _run_demo_once_per_session(shared), shared / "output"
+
+
+def _printed(stdout: str, label: str) -> float:
+    """The number printed after `label: ` at the start of a line."""
+    match = re.search(rf"^{re.escape(label)}: {NUMBER}", stdout, re.MULTILINE)
+    assert match, f"no {label!r} printed in:\n{stdout}"
+    return float(match.group(1))
 
 
 def _printed_accuracy(stdout: str) -> float:
-    match = re.search(r"test accuracy: ([0-9.]+)", stdout)
-    assert match, f"no test accuracy printed in:\n{stdout}"
-    return float(match.group(1))
+    return _printed(stdout, "test accuracy")
 
 
 @pytest.mark.slow
@@ -47,8 +99,10 @@ def test_demo_exits_cleanly_and_reaches_accuracy(demo_run):
     assert result.returncode == 0, result.stderr[-3000:]
     assert _printed_accuracy(result.stdout) >= 0.95
     assert str(output_dir.resolve()) in result.stdout
-    assert str(output_dir / "classifier.keras") in result.stdout
-    assert str(output_dir / "classifier.png") in result.stdout
+    for name in DEMO_NAMES:
+        assert f"=== demo: {name} ===" in result.stdout
+        assert str(output_dir / f"{name}.keras") in result.stdout
+        assert str(output_dir / f"{name}.png") in result.stdout
     # --quiet: no Keras progress bar.
     assert "Epoch 1/" not in result.stdout
 
@@ -71,13 +125,76 @@ def test_saved_model_reproduces_printed_accuracy(demo_run):
 
 
 @pytest.mark.slow
-def test_demo_writes_a_png(demo_run):
+@pytest.mark.parametrize("name", DEMO_NAMES)
+def test_demo_writes_a_png(demo_run, name):
     result, output_dir = demo_run
     assert result.returncode == 0, result.stderr[-3000:]
-    path = output_dir / "classifier.png"
+    path = output_dir / f"{name}.png"
     assert path.is_file()
     assert path.stat().st_size > len(PNG_MAGIC)
     assert path.read_bytes()[: len(PNG_MAGIC)] == PNG_MAGIC
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "name, model_class", [("gan", keras_custom.GAN), ("vae", keras_custom.VAE)]
+)
+def test_saved_generative_model_loads_and_generates(demo_run, name, model_class):
+    result, output_dir = demo_run
+    assert result.returncode == 0, result.stderr[-3000:]
+    model = keras.models.load_model(output_dir / f"{name}.keras")
+    assert type(model) is model_class
+
+    samples = np.asarray(model.generate(16, seed=0))
+    assert samples.shape == (16, 64)
+    assert np.all((samples >= 0.0) & (samples <= 1.0))
+    # The latents come from the seed: the same seed, the same digits.
+    np.testing.assert_allclose(model.generate(16, seed=0), samples, atol=1e-6)
+    assert not np.allclose(model.generate(16, seed=1), samples)
+
+
+@pytest.mark.slow
+def test_gan_demo_prints_its_judge_scores(demo_run):
+    result, _ = demo_run
+    assert result.returncode == 0, result.stderr[-3000:]
+    stdout = result.stdout
+    assert _printed(stdout, "judge accuracy on the test digits") >= 0.95
+    assert _printed(stdout, "gan mean max class probability") >= 0.8
+    assert _printed(stdout, "gan class entropy") >= 0.9
+    assert "(10 of 10 classes)" in stdout
+    match = re.search(
+        rf"^gan frechet distance: {NUMBER} \(uniform noise: {NUMBER}",
+        stdout,
+        re.MULTILINE,
+    )
+    assert match, stdout
+    distance, noise_distance = float(match.group(1)), float(match.group(2))
+    assert distance <= 0.25 * noise_distance
+
+
+@pytest.mark.slow
+def test_vae_demo_prints_its_scores(demo_run):
+    result, _ = demo_run
+    assert result.returncode == 0, result.stderr[-3000:]
+    stdout = result.stdout
+    match = re.search(
+        rf"^vae test reconstruction error: {NUMBER} \(training mean image: {NUMBER}",
+        stdout,
+        re.MULTILINE,
+    )
+    assert match, stdout
+    error, mean_image_error = float(match.group(1)), float(match.group(2))
+    assert error <= 0.5 * mean_image_error
+    assert _printed(stdout, "vae mean max class probability") >= 0.7
+    assert _printed(stdout, "vae class entropy") >= 0.0
+    assert re.search(r"^vae frechet distance: ", stdout, re.MULTILINE), stdout
+
+
+def test_demo_help_lists_every_demo():
+    result = _run_cli("demo", "--help")
+    assert result.returncode == 0, result.stderr[-3000:]
+    for name in DEMO_NAMES:
+        assert name in result.stdout
 
 
 def test_unknown_subcommand_fails_with_usage():

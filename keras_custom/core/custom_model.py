@@ -34,6 +34,13 @@ def _first_tensor(structure):
     )
 
 
+def _unscaled_output(output):
+    """`loss_fn`'s output with its loss multiplied back by the replica count."""
+    if isinstance(output, tuple):
+        return (tensorflow_backend.unscale_for_replicas(output[0]), *output[1:])
+    return tensorflow_backend.unscale_for_replicas(output)
+
+
 @keras.saving.register_keras_serializable(package="keras_custom")
 class CustomModel(keras.Model):
     """A `keras.Model` whose `fit()` drives custom gradient logic.
@@ -311,6 +318,11 @@ class CustomModel(keras.Model):
 
         return tracked_step
 
+    def _make_function(self, step_function):
+        return tensorflow_backend.one_step_function(
+            self, step_function, super()._make_function(step_function)
+        )
+
     def make_train_function(self, force=False):
         if self.train_function is not None and not force:
             return self.train_function
@@ -438,6 +450,7 @@ class CustomModel(keras.Model):
         loss_fn: Callable[[], Any],
         variables: Sequence | None = None,
         optimizer: str | keras.optimizers.Optimizer = "optimizer",
+        before_apply: Callable[[], None] | None = None,
     ):
         """Takes one gradient step on `loss_fn`; returns the loss to log.
 
@@ -459,23 +472,21 @@ class CustomModel(keras.Model):
                 optimizer is tied to, looked up after the forward pass.
             optimizer: Name of one of the model's optimizers, or an
                 optimizer instance (then `variables` is required).
+            before_apply: Optional callable without arguments run after the
+                gradients are taken and before they are applied (e.g.
+                sharpness-aware minimization restores its perturbed weights).
 
         Returns:
             The loss (or the tuple) with the loss unscaled.
         """
-        if isinstance(optimizer, str):
-            if variables is None:
-                name = optimizer
-                variables = functools.partial(self.optimizer_variables, name)
-            optimizer = self._get_optimizer(optimizer)
-        elif variables is None:
-            raise ValueError(
-                "`minimize()` needs `variables` when `optimizer` is an "
-                "instance rather than the name of one of the model's optimizers."
-            )
+        optimizer, variables = self._optimizer_and_variables(
+            optimizer, variables, "minimize"
+        )
         output, variables, gradients = tensorflow_backend.value_and_gradients(
             loss_fn, variables, optimizer.scale_loss
         )
+        if before_apply is not None:
+            before_apply()
         if variables:
             optimizer.apply(gradients, variables)
         else:
@@ -484,9 +495,57 @@ class CustomModel(keras.Model):
                 "variables to update.",
                 stacklevel=2,
             )
-        if isinstance(output, tuple):
-            return (tensorflow_backend.unscale_for_replicas(output[0]), *output[1:])
-        return tensorflow_backend.unscale_for_replicas(output)
+        return _unscaled_output(output)
+
+    def gradients(
+        self,
+        loss_fn: Callable[[], Any],
+        variables: Sequence | None = None,
+        optimizer: str | keras.optimizers.Optimizer = "optimizer",
+    ):
+        """Takes the gradients of `loss_fn` without applying them.
+
+        For mathematics that needs a gradient before the update (the
+        perturbation of sharpness-aware minimization). The loss is scaled
+        for mixed precision as `minimize` does and the gradients unscaled;
+        under a distribution strategy they are summed over the replicas, so
+        every replica holds the gradient of the global batch's loss.
+
+        Args:
+            loss_fn: As in `minimize`.
+            variables: As in `minimize`.
+            optimizer: As in `minimize`; its loss scale is used.
+
+        Returns:
+            `(output, gradients)`: what `loss_fn` returned, with the loss
+            unscaled, and one gradient (or `None`) per variable.
+        """
+        optimizer, variables = self._optimizer_and_variables(
+            optimizer, variables, "gradients"
+        )
+        output, _, gradients = tensorflow_backend.value_and_gradients(
+            loss_fn, variables, optimizer.scale_loss
+        )
+        if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+            scale = optimizer.dynamic_scale
+            gradients = [
+                None if g is None else g / keras.ops.cast(scale, g.dtype)
+                for g in gradients
+            ]
+        gradients = tensorflow_backend.all_reduce_sum(gradients)
+        return _unscaled_output(output), gradients
+
+    def _optimizer_and_variables(self, optimizer, variables, caller: str):
+        if isinstance(optimizer, str):
+            if variables is None:
+                variables = functools.partial(self.optimizer_variables, optimizer)
+            return self._get_optimizer(optimizer), variables
+        if variables is None:
+            raise ValueError(
+                f"`{caller}()` needs `variables` when `optimizer` is an "
+                "instance rather than the name of one of the model's optimizers."
+            )
+        return optimizer, variables
 
     def scalar(self, value: schedules.Scalar, optimizer: str = "optimizer"):
         """A float or schedule evaluated at optimizer `optimizer`'s iterations.

@@ -50,6 +50,11 @@ def mirrored_strategy(devices: tuple[str, ...]) -> tf.distribute.MirroredStrateg
     return tf.distribute.MirroredStrategy(list(devices))
 
 
+def _count(data) -> int:
+    """The number of examples of a (nested) tuple of arrays."""
+    return len(keras.tree.flatten(data)[0])
+
+
 def _normalized(config):
     """`config` with class names lower-cased (Keras writes 'adam' or 'Adam')
     and without the generated names of optimizers ('adam', 'adam_1')."""
@@ -92,8 +97,9 @@ class ConformanceTests:
 
     Subclass it in a test module as `class TestMyModel(ConformanceTests)`,
     give `build_model` (a fresh, built, uncompiled model) and `data` (NumPy
-    arrays `(x, y)` or `(x,)`), and set `log_keys` to the names the model
-    logs. Each `test_*` method is one check of the matrix:
+    arrays `(x, y)` or `(x,)`; `x` may be a tuple of arrays), and set
+    `log_keys` to the names the model logs. Each `test_*` method is one
+    check of the matrix:
 
     - `fit` on NumPy arrays and on `tf.data` (same weights); every logged
       value finite; log keys as documented; `val_` keys match train keys;
@@ -179,7 +185,7 @@ class ConformanceTests:
         of different lengths, inputs of the wrong shape.
         """
         data = self.data()
-        if len(data) < 2:
+        if len(data) < 2 or not hasattr(data[0], "shape"):
             return []
         x, y = data[0], data[1]
         wrong_shape = np.zeros(x.shape[:-1] + (x.shape[-1] + 3,), x.dtype)
@@ -191,7 +197,7 @@ class ConformanceTests:
 
     def predict_inputs(self):
         """Inputs whose predictions are compared across save and load."""
-        return self.data()[0][: self.batch_size]
+        return keras.tree.map_structure(lambda a: a[: self.batch_size], self.data()[0])
 
     # ------------------------------------------------------------------
 
@@ -273,20 +279,22 @@ class ConformanceTests:
         model = self._seeded_model()
         self._fit(model)
         data = self.data()
-        count = len(data[0])
+        count = _count(data)
         results = model.evaluate(
             *data, batch_size=self.batch_size, verbose=0, return_dict=True
         )
         assert set(results) == set(self.log_keys)
         per_batch, sizes = [], []
         for start in range(0, count, self.batch_size):
-            batch = tuple(a[start : start + self.batch_size] for a in data)
+            batch = keras.tree.map_structure(
+                lambda a, start=start: a[start : start + self.batch_size], data
+            )
             per_batch.append(
                 model.evaluate(
-                    *batch, batch_size=len(batch[0]), verbose=0, return_dict=True
+                    *batch, batch_size=_count(batch), verbose=0, return_dict=True
                 )
             )
-            sizes.append(len(batch[0]))
+            sizes.append(_count(batch))
         for key in self.log_keys:
             expected = np.average([b[key] for b in per_batch], weights=sizes)
             assert math.isclose(results[key], expected, rel_tol=1e-4, abs_tol=1e-5), (

@@ -1,13 +1,6 @@
-"""Demos of `CustomModel`, run by the `keras-custom demo` command.
-
-Each demo trains a model on the bundled 8x8 digits, prints its results, and
-writes a `.keras` model and a `.png` figure to an output folder. A demo is one
-function registered in `DEMOS`; new paradigms (GAN, VAE, ...) are added as one
-more entry there and become available as `keras-custom demo --only NAME`.
-"""
+"""The classifier demo: a `CustomModel` MLP classifier on the 8x8 digits."""
 
 import os
-from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,46 +8,10 @@ import keras
 import numpy as np
 
 from keras_custom import CustomModel
-from keras_custom.datasets import digits
+from keras_custom.demo import networks
+from keras_custom.demo._common import DEFAULT_OUTPUT_DIR, import_pyplot
 
-DEFAULT_OUTPUT_DIR = "keras_custom_demo"
 CLASSIFIER_EPOCHS = 30
-
-DemoFunction = Callable[..., dict[str, Any]]
-
-
-class MissingDependencyError(ImportError):
-    """An optional dependency of the demos (matplotlib) is not installed."""
-
-
-def _import_pyplot():
-    """Imports `matplotlib.pyplot` on the Agg backend, or explains what to install."""
-    try:
-        import matplotlib
-    except ImportError as error:
-        raise MissingDependencyError(
-            "The keras-custom demos need matplotlib to draw their figures. "
-            'Install it with: pip install "keras-custom[demo]"'
-        ) from error
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _flat_digits() -> tuple[
-    tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]
-]:
-    """The digits as float32 vectors of 64 pixels in [0, 1], and int labels."""
-    (x_train, y_train), (x_test, y_test) = digits.load_data()
-
-    def prepare(x):
-        return (x.astype("float32") / 16.0).reshape(len(x), 64)
-
-    return (
-        (prepare(x_train), y_train.astype("int32")),
-        (prepare(x_test), y_test.astype("int32")),
-    )
 
 
 def _plot_classifier(
@@ -108,7 +65,7 @@ def _plot_classifier(
     plt.close(fig)
 
 
-def classifier(
+def run(
     output_dir: str | os.PathLike = DEFAULT_OUTPUT_DIR,
     epochs: int | None = None,
     seed: int = 0,
@@ -137,14 +94,14 @@ def classifier(
         `evaluate()` on the test set), `"history"` (the `fit()` history
         dict), `"model_path"` and `"figure_path"` (`pathlib.Path`s).
     """
-    plt = _import_pyplot()
+    plt = import_pyplot()
     if epochs is None:
         epochs = CLASSIFIER_EPOCHS
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(seed)
 
-    (x_train, y_train), (x_test, y_test) = _flat_digits()
+    (x_train, y_train), (x_test, y_test) = networks.load_digits()
 
     inputs = keras.Input(shape=(64,), name="pixels")
     hidden = keras.layers.Dense(128, activation="relu", name="hidden")(inputs)
@@ -192,56 +149,3 @@ def classifier(
         "model_path": model_path,
         "figure_path": figure_path,
     }
-
-
-# Name -> demo function. Every function takes the keyword arguments
-# `output_dir`, `epochs` (`None` for its own default), `seed` and `verbose`,
-# and returns a dict of results that includes the paths it wrote.
-DEMOS: dict[str, DemoFunction] = {
-    "classifier": classifier,
-}
-
-
-def run(
-    names: Sequence[str] | None = None,
-    output_dir: str | os.PathLike = DEFAULT_OUTPUT_DIR,
-    epochs: int | None = None,
-    seed: int = 0,
-    verbose: int = 1,
-) -> dict[str, dict[str, Any]]:
-    """Runs demos one after the other and reports where their files are.
-
-    Args:
-        names: Names of demos in `DEMOS` to run, in order. Defaults to all.
-        output_dir: Folder every demo writes its files to.
-        epochs: Number of epochs for every demo, or `None` for each demo's
-            own default.
-        seed: Random seed given to every demo.
-        verbose: 1 to show the Keras progress bar, 0 to hide it.
-
-    Returns:
-        Dict mapping each demo's name to the results it returned.
-    """
-    names = list(DEMOS) if names is None else list(names)
-    unknown = [name for name in names if name not in DEMOS]
-    if unknown:
-        raise ValueError(
-            f"Unknown demo(s) {unknown}. Available demos: {sorted(DEMOS)}."
-        )
-    results = {}
-    for name in names:
-        print(f"=== demo: {name} ===")
-        results[name] = DEMOS[name](
-            output_dir=output_dir, epochs=epochs, seed=seed, verbose=verbose
-        )
-    written = [
-        value
-        for result in results.values()
-        for key, value in result.items()
-        if key.endswith("_path")
-    ]
-    print("Files written:")
-    for path in written:
-        print(f"  {path}")
-    print(f"Output folder: {Path(output_dir).resolve()}")
-    return results

@@ -1,0 +1,97 @@
+"""Demos of keras_custom, run by the `keras-custom demo` command.
+
+Each demo trains a model on the bundled 8x8 digits, prints its results, and
+writes a `.keras` model and a `.png` figure to an output folder:
+
+- `classifier`: a `CustomModel` MLP classifier (`classifier.keras`,
+  `classifier.png`);
+- `gan`: a `keras_custom.GAN` (`gan.keras`, `gan.png`, a grid of generated
+  digits);
+- `vae`: a `keras_custom.VAE` (`vae.keras`, `vae.png`, a grid of generated
+  digits and reconstructions).
+
+A demo is one module of this package with a `run()` function, registered in
+`DEMOS`; a new one becomes available as `keras-custom demo --only NAME`. The
+networks and training recipes of the generative demos live in
+`keras_custom.demo.networks`, shared with the tests and the notebooks.
+"""
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from keras_custom.demo import classifier, gan, networks, vae
+from keras_custom.demo._common import (
+    DEFAULT_OUTPUT_DIR,
+    DemoFunction,
+    MissingDependencyError,
+)
+from keras_custom.demo.classifier import CLASSIFIER_EPOCHS
+
+__all__ = [
+    "CLASSIFIER_EPOCHS",
+    "DEFAULT_OUTPUT_DIR",
+    "DEMOS",
+    "DemoFunction",
+    "MissingDependencyError",
+    "classifier",
+    "gan",
+    "networks",
+    "run",
+    "vae",
+]
+
+# Name -> demo function. Every function takes the keyword arguments
+# `output_dir`, `epochs` (`None` for its own default), `seed` and `verbose`,
+# and returns a dict of results that includes the paths it wrote.
+DEMOS: dict[str, DemoFunction] = {
+    "classifier": classifier.run,
+    "gan": gan.run,
+    "vae": vae.run,
+}
+
+
+def run(
+    names: Sequence[str] | None = None,
+    output_dir: str | os.PathLike = DEFAULT_OUTPUT_DIR,
+    epochs: int | None = None,
+    seed: int = 0,
+    verbose: int = 1,
+) -> dict[str, dict[str, Any]]:
+    """Runs demos one after the other and reports where their files are.
+
+    Args:
+        names: Names of demos in `DEMOS` to run, in order. Defaults to all.
+        output_dir: Folder every demo writes its files to.
+        epochs: Number of epochs for every demo, or `None` for each demo's
+            own default.
+        seed: Random seed given to every demo.
+        verbose: 1 to show the Keras progress bar, 0 to hide it.
+
+    Returns:
+        Dict mapping each demo's name to the results it returned.
+    """
+    names = list(DEMOS) if names is None else list(names)
+    unknown = [name for name in names if name not in DEMOS]
+    if unknown:
+        raise ValueError(
+            f"Unknown demo(s) {unknown}. Available demos: {sorted(DEMOS)}."
+        )
+    results = {}
+    for name in names:
+        print(f"=== demo: {name} ===")
+        results[name] = DEMOS[name](
+            output_dir=output_dir, epochs=epochs, seed=seed, verbose=verbose
+        )
+    written = [
+        value
+        for result in results.values()
+        for key, value in result.items()
+        if key.endswith("_path")
+    ]
+    print("Files written:")
+    for path in written:
+        print(f"  {path}")
+    print(f"Output folder: {Path(output_dir).resolve()}")
+    return results
