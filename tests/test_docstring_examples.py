@@ -9,6 +9,7 @@ import keras_custom
 from keras_custom.core import replica_random
 from keras_custom.datasets import digits
 from keras_custom.self_supervised import small_image_augmenter
+from keras_custom.semi_supervised import SemiSupervisedDataset
 from keras_custom.testing import ConformanceTests, split_cpu
 
 FENCED = re.compile(r"```python\n(.*?)```", re.DOTALL)
@@ -47,6 +48,12 @@ def fenced_examples(obj) -> list[str]:
         keras_custom.layers.TargetNetwork,
         keras_custom.schedules.CosineIncrease,
         small_image_augmenter,
+        keras_custom.Distiller,
+        keras_custom.FixMatch,
+        keras_custom.MeanTeacher,
+        keras_custom.SharpnessAwareModel,
+        keras_custom.AdversarialModel,
+        SemiSupervisedDataset,
     ],
     ids=lambda o: o.__name__,
 )
