@@ -52,8 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive_int,
         default=None,
         help=(
-            "training epochs (default: each demo's own; classifier: "
-            f"{demo.CLASSIFIER_EPOCHS})"
+            "training epochs of every demo run (default: each demo's own; "
+            f"classifier: {demo.CLASSIFIER_EPOCHS})"
         ),
     )
     demo_parser.add_argument(
