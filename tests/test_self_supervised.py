@@ -140,6 +140,22 @@ def test_target_network_update_and_no_gradients():
     assert gradients is None  # the output is gradient-stopped
 
 
+def test_target_batch_norm_follows_training_like_the_online_network():
+    # Frozen by its variables: in training mode the copy normalizes with the
+    # batch's statistics, as the online network does (BYOL's target).
+    keras.utils.set_random_seed(0)
+    online = keras.Sequential(
+        [keras.Input((3,)), keras.layers.Dense(4), keras.layers.BatchNormalization()]
+    )
+    target = TargetNetwork(online)
+    x = np.random.default_rng(0).normal(size=(16, 3)).astype("float32") * 5
+    for training in (False, True):  # a training call moves the statistics
+        np.testing.assert_allclose(
+            target(x, training=training), online(x, training=training), atol=1e-6
+        )
+    assert target.trainable_weights == []
+
+
 def test_projection_and_prediction_heads():
     head = ProjectionHead(8, hidden_units=16, hidden_layers=2, output_batch_norm=True)
     out = head(np.ones((4, 5), "float32"), training=True)

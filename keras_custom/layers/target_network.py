@@ -24,8 +24,11 @@ class TargetNetwork(keras.layers.Layer):
 
     At construction the online layers are cloned (`keras.models.clone_model`)
     with their weights. The copy receives no gradients (its weights are not
-    trainable); `update(decay)` moves every weight, batch-normalization
-    statistics included, to `decay * target + (1 - decay) * online`. Under a
+    trainable, and its output is gradient-stopped), but its layers follow
+    `training` as the online network's do: called with `training=True`,
+    batch normalization uses the batch's statistics, as BYOL's target does.
+    `update(decay)` moves every weight, batch-normalization statistics
+    included, to `decay * target + (1 - decay) * online`. Under a
     distribution strategy the update runs once on the mirrored weights. The
     copy's weights are weights of the model that owns it, so they are saved,
     restored and resumed with it; the model creates it again from the online
@@ -54,7 +57,6 @@ class TargetNetwork(keras.layers.Layer):
     """
 
     def __init__(self, online, **kwargs):
-        kwargs["trainable"] = False
         super().__init__(**kwargs)
         parts = list(online) if isinstance(online, Sequence) else [online]
         for part in parts:
@@ -66,9 +68,17 @@ class TargetNetwork(keras.layers.Layer):
         self._online = _Reference(parts)
         self.parts = [keras.models.clone_model(part) for part in parts]
         for copy, part in zip(self.parts, parts, strict=True):
-            copy.trainable = False
             for target, source in zip(_state(copy), _state(part), strict=True):
                 target.assign(source)
+                # Frozen by its variables, not by `layer.trainable = False`:
+                # a frozen `BatchNormalization` layer would normalize with its
+                # moving averages even when called with `training=True`,
+                # where the target must use the batch's statistics.
+                target.trainable = False
+            for layer in copy._flatten_layers(include_self=True):
+                if isinstance(layer, keras.layers.BatchNormalization):
+                    # Its statistics move by the moving average alone.
+                    layer.momentum = 1.0
         self.built = True
 
     def call(self, inputs, training=None):

@@ -111,6 +111,7 @@ class SelfSupervisedModel(CustomModel):
 
     def after_update(self) -> None:
         """Runs after each optimizer step (BYOL moves its target here)."""
+        return None
 
     # ------------------------------------------------------------------
 
