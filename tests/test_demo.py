@@ -14,9 +14,10 @@ import pytest
 
 import keras_custom
 from keras_custom.datasets import digits
+from keras_custom.demo import self_supervised_recipes as recipes
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-DEMO_NAMES = ["classifier", "gan", "vae"]
+DEMO_NAMES = ["classifier", "gan", "vae", "simsiam"]
 NUMBER = r"([0-9]+(?:\.[0-9]+)?)"
 
 
@@ -188,6 +189,60 @@ def test_vae_demo_prints_its_scores(demo_run):
     assert _printed(stdout, "vae mean max class probability") >= 0.7
     assert _printed(stdout, "vae class entropy") >= 0.0
     assert re.search(r"^vae frechet distance: ", stdout, re.MULTILINE), stdout
+
+
+@pytest.mark.slow
+def test_simsiam_demo_prints_its_scores(demo_run):
+    result, _ = demo_run
+    assert result.returncode == 0, result.stderr[-3000:]
+    stdout = result.stdout
+    scores = {}
+    for label in ("k-NN accuracy", "few-shot linear accuracy"):
+        match = re.search(
+            rf"^simsiam {label}: {NUMBER} \(random init: {NUMBER}\)",
+            stdout,
+            re.MULTILINE,
+        )
+        assert match, stdout
+        scores[label] = float(match.group(1)), float(match.group(2))
+    knn, knn_baseline = scores["k-NN accuracy"]
+    few_shot, few_shot_baseline = scores["few-shot linear accuracy"]
+    # 50 epochs at seed 0 give about 0.98 and 0.94; the random-init encoder
+    # about 0.88 and 0.71.
+    assert knn >= 0.93
+    assert knn > knn_baseline
+    assert few_shot >= 0.85
+    assert few_shot >= few_shot_baseline + 0.1
+    match = re.search(
+        rf"^simsiam embedding std: {NUMBER} \(collapse threshold: {NUMBER}\)",
+        stdout,
+        re.MULTILINE,
+    )
+    assert match, stdout
+    assert float(match.group(1)) >= float(match.group(2))
+    # The loss is a negative cosine similarity: -1 when the views agree.
+    match = re.search(r"^simsiam final loss: (-?[0-9.]+)", stdout, re.MULTILINE)
+    assert match, stdout
+    assert -1.0 <= float(match.group(1)) <= -0.5
+
+
+@pytest.mark.slow
+def test_saved_self_supervised_model_loads_and_embeds(demo_run):
+    result, output_dir = demo_run
+    assert result.returncode == 0, result.stderr[-3000:]
+    model = keras.models.load_model(output_dir / "simsiam.keras")
+    assert type(model) is keras_custom.SimSiam
+
+    (x_train, y_train), (x_test, y_test) = recipes.load_digits()
+    test_features = np.asarray(model.predict(x_test, verbose=0))
+    assert test_features.shape == (len(x_test), recipes.FEATURE_DIM)
+    assert np.all(np.isfinite(test_features))
+    # The loaded encoder gives the printed k-NN accuracy (4 decimals; allow
+    # one test digit for float differences at a tie).
+    train_features = np.asarray(model.predict(x_train, verbose=0))
+    accuracy = recipes.knn_accuracy(train_features, y_train, test_features, y_test)
+    printed = _printed(result.stdout, "simsiam k-NN accuracy")
+    assert accuracy == pytest.approx(printed, abs=1 / len(x_test) + 1e-4)
 
 
 def test_demo_help_lists_every_demo():

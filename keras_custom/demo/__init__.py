@@ -8,12 +8,18 @@ writes a `.keras` model and a `.png` figure to an output folder:
 - `gan`: a `keras_custom.GAN` (`gan.keras`, `gan.png`, a grid of generated
   digits);
 - `vae`: a `keras_custom.VAE` (`vae.keras`, `vae.png`, a grid of generated
-  digits and reconstructions).
+  digits and reconstructions);
+- `simsiam`: a `keras_custom.SimSiam` trained without labels, its encoder
+  scored by k-nearest-neighbour and few-shot linear accuracy
+  (`simsiam.keras`, `simsiam.png`, the test digits' features projected on
+  two principal components and coloured by digit, and the loss per epoch).
 
 A demo is one module of this package with a `run()` function, registered in
 `DEMOS`; a new one becomes available as `keras-custom demo --only NAME`. The
 networks and training recipes of the generative demos live in
-`keras_custom.demo.networks`, shared with the tests and the notebooks.
+`keras_custom.demo.networks`, those of the self-supervised one in
+`keras_custom.demo.self_supervised_recipes`, shared with the tests and the
+notebooks.
 """
 
 import os
@@ -21,7 +27,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from keras_custom.demo import classifier, gan, networks, vae
+from keras_custom.demo import (
+    classifier,
+    gan,
+    networks,
+    self_supervised,
+    self_supervised_recipes,
+    vae,
+)
 from keras_custom.demo._common import (
     DEFAULT_OUTPUT_DIR,
     DemoFunction,
@@ -39,6 +52,8 @@ __all__ = [
     "gan",
     "networks",
     "run",
+    "self_supervised",
+    "self_supervised_recipes",
     "vae",
 ]
 
@@ -49,6 +64,7 @@ DEMOS: dict[str, DemoFunction] = {
     "classifier": classifier.run,
     "gan": gan.run,
     "vae": vae.run,
+    "simsiam": self_supervised.run,
 }
 
 
