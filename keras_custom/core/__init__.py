@@ -2,6 +2,7 @@
 
 from keras_custom.core import replica_random
 from keras_custom.core.custom_model import CustomModel
+from keras_custom.core.loss_objects import as_loss
 from keras_custom.core.schedules import scalar_value, serialize_scalar, validate_scalar
 from keras_custom.core.tensorflow_backend import (
     input_gradients,
@@ -11,6 +12,7 @@ from keras_custom.core.tensorflow_backend import (
 
 __all__ = [
     "CustomModel",
+    "as_loss",
     "input_gradients",
     "replica_random",
     "scalar_value",

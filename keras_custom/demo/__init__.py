@@ -12,14 +12,20 @@ writes a `.keras` model and a `.png` figure to an output folder:
 - `simsiam`: a `keras_custom.SimSiam` trained without labels, its encoder
   scored by k-nearest-neighbour and few-shot linear accuracy
   (`simsiam.keras`, `simsiam.png`, the test digits' features projected on
-  two principal components and coloured by digit, and the loss per epoch).
+  two principal components and coloured by digit, and the loss per epoch);
+- `fixmatch`: a `keras_custom.FixMatch` trained on 5 labels per class and
+  the other training digits unlabeled, next to the same classifier trained
+  on the 50 labels alone (`fixmatch.keras`, `fixmatch.png`, its losses,
+  mask rate and test accuracy per epoch, and test digits with their
+  predictions).
 
 A demo is one module of this package with a `run()` function, registered in
 `DEMOS`; a new one becomes available as `keras-custom demo --only NAME`. The
 networks and training recipes of the generative demos live in
 `keras_custom.demo.networks`, those of the self-supervised one in
-`keras_custom.demo.self_supervised_recipes`, shared with the tests and the
-notebooks.
+`keras_custom.demo.self_supervised_recipes` and those of the semi-supervised
+one in `keras_custom.demo.semi_supervised_recipes`, shared with the tests and
+the notebooks.
 """
 
 import os
@@ -29,10 +35,12 @@ from typing import Any
 
 from keras_custom.demo import (
     classifier,
+    fixmatch,
     gan,
     networks,
     self_supervised,
     self_supervised_recipes,
+    semi_supervised_recipes,
     vae,
 )
 from keras_custom.demo._common import (
@@ -49,11 +57,13 @@ __all__ = [
     "DemoFunction",
     "MissingDependencyError",
     "classifier",
+    "fixmatch",
     "gan",
     "networks",
     "run",
     "self_supervised",
     "self_supervised_recipes",
+    "semi_supervised_recipes",
     "vae",
 ]
 
@@ -65,6 +75,7 @@ DEMOS: dict[str, DemoFunction] = {
     "gan": gan.run,
     "vae": vae.run,
     "simsiam": self_supervised.run,
+    "fixmatch": fixmatch.run,
 }
 
 

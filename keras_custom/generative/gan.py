@@ -3,33 +3,12 @@
 import keras
 import numpy as np
 from keras import ops
-from keras.src.losses.losses import LossFunctionWrapper
 
-from keras_custom.core import CustomModel, replica_random, tensorflow_backend
+from keras_custom.core import CustomModel, as_loss, replica_random, tensorflow_backend
 from keras_custom.core.named_optimizers import OptimizerLike
 
 # Radford et al. (2016), section 4: Adam, learning rate 2e-4, beta_1 0.5.
 DCGAN_ADAM = {"class_name": "Adam", "config": {"learning_rate": 2e-4, "beta_1": 0.5}}
-
-
-def as_loss(identifier, default: keras.losses.Loss) -> keras.losses.Loss:
-    """A `keras.losses.Loss` from a `Loss`, a loss name or a loss function."""
-    if identifier is None:
-        return default
-    if isinstance(identifier, dict):
-        identifier = keras.saving.deserialize_keras_object(identifier)
-    if isinstance(identifier, keras.losses.Loss):
-        return identifier
-    function = keras.losses.get(identifier) if isinstance(identifier, str) else None
-    function = function or identifier
-    if isinstance(function, keras.losses.Loss):
-        return function
-    if not callable(function):
-        raise ValueError(
-            "A loss must be a `keras.losses.Loss`, the name of a Keras loss or "
-            f"a function `fn(y_true, y_pred)`. Got: {identifier!r}."
-        )
-    return LossFunctionWrapper(function)
 
 
 def _positive_int(value, name: str) -> int:

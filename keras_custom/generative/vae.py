@@ -6,6 +6,7 @@ from keras import ops
 
 from keras_custom.core import (
     CustomModel,
+    as_loss,
     replica_random,
     serialize_scalar,
     tensorflow_backend,
@@ -13,7 +14,7 @@ from keras_custom.core import (
 )
 from keras_custom.core.named_optimizers import OptimizerLike
 from keras_custom.core.schedules import Scalar
-from keras_custom.generative.gan import _positive_int, as_loss
+from keras_custom.generative.gan import _positive_int
 
 
 def kl_divergence(z_mean, z_log_var):

@@ -4,11 +4,9 @@ import copy
 
 import keras
 from keras import ops
-from keras.src.losses.losses import LossFunctionWrapper
 
-from keras_custom.core import CustomModel, unscale_for_replicas
+from keras_custom.core import CustomModel, as_loss, unscale_for_replicas
 from keras_custom.core.named_optimizers import OptimizerLike
-from keras_custom.generative.gan import as_loss
 
 
 def _as_loss_object(loss):
@@ -19,11 +17,9 @@ def _as_loss_object(loss):
     temperature squared it gives a `KLDivergence` instance; and plain
     functions are not divided by the number of replicas under a strategy.
     """
-    if loss is None or isinstance(loss, keras.losses.Loss):
-        return loss
     if loss is keras.losses.kl_divergence:
         return keras.losses.KLDivergence()
-    return LossFunctionWrapper(loss)
+    return as_loss(loss, default=None)
 
 
 def _distillation_losses(identifier, temperature: float) -> list:
