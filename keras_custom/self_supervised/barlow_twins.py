@@ -83,8 +83,7 @@ class BarlowTwins(SelfSupervisedModel):
         self.built = encoder.built and projector.built
 
     def representation_loss(self, view_1, view_2, training: bool):
-        z_1 = self.projector(self.encoder(view_1, training=training), training=training)
-        z_2 = self.projector(self.encoder(view_2, training=training), training=training)
+        z_1, z_2 = self.project(view_1, training), self.project(view_2, training)
         return self.barlow_twins_loss(
             tensorflow_backend.all_gather(z_1), tensorflow_backend.all_gather(z_2)
         )

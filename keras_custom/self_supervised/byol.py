@@ -102,9 +102,7 @@ class BYOL(SelfSupervisedModel):
 
     def representation_loss(self, view_1, view_2, training: bool):
         def online(view):
-            features = self.encoder(view, training=training)
-            projection = self.projector(features, training=training)
-            return self.predictor(projection, training=training)
+            return self.predictor(self.project(view, training), training=training)
 
         target_1 = self.target(view_1, training=training)
         target_2 = self.target(view_2, training=training)

@@ -103,6 +103,14 @@ class SelfSupervisedModel(CustomModel):
             lambda batch: self.augmenter(batch, training=True), x
         )
 
+    def project(self, view, training: bool):
+        """The projector's output on the encoder's features of `view`.
+
+        Every model of this family has a `projector`, set by the subclass.
+        """
+        features = self.encoder(view, training=training)
+        return self.projector(features, training=training)
+
     def representation_loss(self, view_1, view_2, training: bool):
         """The self-supervised loss of two views, scaled for the replicas."""
         raise NotImplementedError(

@@ -85,8 +85,7 @@ class SimSiam(SelfSupervisedModel):
         self.built = encoder.built and projector.built and predictor.built
 
     def representation_loss(self, view_1, view_2, training: bool):
-        z_1 = self.projector(self.encoder(view_1, training=training), training=training)
-        z_2 = self.projector(self.encoder(view_2, training=training), training=training)
+        z_1, z_2 = self.project(view_1, training), self.project(view_2, training)
         p_1 = self.predictor(z_1, training=training)
         p_2 = self.predictor(z_2, training=training)
         stop = keras.ops.stop_gradient
