@@ -1,8 +1,16 @@
 """keras_custom: keras.Model subclasses that drive custom training through fit()."""
 
-from keras_custom import datasets, layers, losses, metrics, schedules
+from keras_custom import (
+    datasets,
+    layers,
+    losses,
+    metrics,
+    reinforcement,
+    schedules,
+)
 from keras_custom.core import CustomModel
 from keras_custom.generative import GAN, VAE, WGANGP, ConditionalGAN
+from keras_custom.reinforcement import DQN, ActorCritic
 from keras_custom.robust import AdversarialModel, SharpnessAwareModel
 from keras_custom.self_supervised import BYOL, BarlowTwins, SimCLR, SimSiam
 from keras_custom.semi_supervised import Distiller, FixMatch, MeanTeacher
@@ -10,8 +18,10 @@ from keras_custom.semi_supervised import Distiller, FixMatch, MeanTeacher
 __version__ = "0.1.0"
 
 __all__ = [
+    "ActorCritic",
     "AdversarialModel",
     "BYOL",
+    "DQN",
     "Distiller",
     "FixMatch",
     "MeanTeacher",
@@ -28,6 +38,7 @@ __all__ = [
     "layers",
     "losses",
     "metrics",
+    "reinforcement",
     "schedules",
     "__version__",
 ]

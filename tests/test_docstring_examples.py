@@ -6,6 +6,7 @@ import re
 import pytest
 
 import keras_custom
+from keras_custom import reinforcement
 from keras_custom.core import replica_random
 from keras_custom.datasets import digits
 from keras_custom.self_supervised import small_image_augmenter
@@ -54,6 +55,13 @@ def fenced_examples(obj) -> list[str]:
         keras_custom.SharpnessAwareModel,
         keras_custom.AdversarialModel,
         SemiSupervisedDataset,
+        keras_custom.DQN,
+        keras_custom.ActorCritic,
+        reinforcement.ReplayBufferDataset,
+        reinforcement.RolloutDataset,
+        reinforcement.EpisodeReturn,
+        reinforcement.evaluate_policy,
+        reinforcement.generalized_advantage_estimation,
     ],
     ids=lambda o: o.__name__,
 )

@@ -340,6 +340,22 @@ class CustomModel(keras.Model):
         )
         return self.test_function
 
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # Under a strategy Keras reduces a distributed sample batch to its
+        # mean across replicas, eagerly, only to read its shapes: that
+        # fails on boolean data (terminal flags) and across workers. One
+        # replica's part has the same shapes.
+        if self._distribute_strategy is None:
+            return
+        if iterator is not None:
+            for _, _, batches in iterator:
+                data_batch = tensorflow_backend.first_replica_part(
+                    next(batches), self.distribute_strategy
+                )
+                break
+        with self.distribute_strategy.scope():
+            self._symbolic_build(data_batch=data_batch)
+
     def _symbolic_build(self, iterator=None, data_batch=None):
         # Keras builds `self.optimizer` on every trainable variable; each
         # optimizer is built on its own variables instead.

@@ -1,0 +1,177 @@
+"""`ExperienceDataset`: batches collected from environments as `fit()` asks."""
+
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+
+# Keras takes any `DataAdapter` given to `fit()` as it is
+# (`keras.src.trainers.data_adapters.get_data_adapter`). A
+# `keras.utils.PyDataset` would be read ahead by a background thread, so
+# its batches would be collected with whatever weights that thread
+# happened to see; an adapter of our own controls when a batch is made.
+from keras.src.trainers.data_adapters.data_adapter import DataAdapter
+
+from keras_custom.core import tensorflow_backend
+
+
+def as_environments(env) -> list:
+    """`env` (one environment or a sequence of them) as a non-empty list."""
+    envs = list(env) if isinstance(env, Sequence) else [env]
+    if not envs:
+        raise ValueError("An experience dataset needs at least one environment.")
+    for each in envs:
+        if not (callable(getattr(each, "reset", None)) and callable(each.step)):
+            raise ValueError(
+                "Environments must follow the `gymnasium.Env` API (`reset()` "
+                f"and `step(action)`). Got: {each!r}."
+            )
+    return envs
+
+
+class ExperienceDataset(DataAdapter):
+    """Batches made from environments, each when a training step asks for it.
+
+    The base of `ReplayBufferDataset` and `RolloutDataset`: give one to
+    `fit()` (or `evaluate()`) in place of data, with `steps_per_epoch` (or
+    `steps`) setting the number of batches, since experience never runs
+    out. A batch is collected when the step that trains on it starts, with
+    the weights every earlier step left, never read ahead by a background
+    thread: the policy that acts is the current one, and a run with fixed
+    seeds is repeatable. Each environment (the `gymnasium.Env` API:
+    `reset(seed=...)` and `step(action)` returning five values) is reset
+    with `seed + index` the first time and by its own random state after
+    each episode; environments are stepped together, their observations
+    batched through the model at once.
+
+    Subclasses give `next_batch()`. Finished episodes are recorded in
+    `episode_returns` and `episode_lengths` (read by the `EpisodeReturn`
+    callback); `environment_steps` counts the steps of all environments.
+
+    Args:
+        env: A `gymnasium.Env`, or a list of them stepped together.
+        model: The model whose policy acts.
+        seed: Seed of the environments' first reset and of the dataset's
+            own random numbers (sampling, exploration).
+    """
+
+    def __init__(self, env, model, seed: int | None = None):
+        self.envs = as_environments(env)
+        if not callable(getattr(model, "greedy_actions", None)):
+            raise ValueError(
+                "An experience dataset acts with a model that has "
+                f"`greedy_actions` (DQN, ActorCritic). Got: {model!r}."
+            )
+        self.model = model
+        self.seed = seed
+        self.rng = np.random.default_rng(seed)
+        self.episode_returns: list[float] = []
+        self.episode_lengths: list[int] = []
+        self.environment_steps = 0
+        self._observations = None
+        self._returns = np.zeros(len(self.envs))
+        self._lengths = np.zeros(len(self.envs), "int64")
+        self._pending = None
+        self._example = None
+
+    @property
+    def num_envs(self) -> int:
+        """The number of environments stepped together."""
+        return len(self.envs)
+
+    @property
+    def observations(self) -> np.ndarray:
+        """The current observation of every environment, stacked."""
+        if self._observations is None:
+            self._observations = np.stack(
+                [
+                    self._reset(env, None if self.seed is None else self.seed + i)
+                    for i, env in enumerate(self.envs)
+                ]
+            )
+        return self._observations
+
+    @staticmethod
+    def _reset(env, seed) -> np.ndarray:
+        observation, _ = env.reset(seed=seed)
+        return np.asarray(observation, "float32")
+
+    def step(self, actions) -> tuple[np.ndarray, ...]:
+        """Steps every environment with its action.
+
+        An environment whose episode ends is reset, and its episode's return
+        and length are recorded.
+
+        Returns:
+            `(next_observations, rewards, terminated, truncated)`, one row
+            per environment; `next_observations` are the observations the
+            actions led to (the last one of an episode that ended), while
+            `observations` holds those of the next step.
+        """
+        current = self.observations.copy()
+        next_observations = np.empty_like(current)
+        rewards = np.zeros(self.num_envs, "float32")
+        terminated = np.zeros(self.num_envs, bool)
+        truncated = np.zeros(self.num_envs, bool)
+        for index, (env, action) in enumerate(zip(self.envs, actions, strict=True)):
+            observation, reward, ends, cut, _ = env.step(action.item())
+            next_observations[index] = observation
+            rewards[index], terminated[index], truncated[index] = reward, ends, cut
+            self._returns[index] += reward
+            self._lengths[index] += 1
+            if ends or cut:
+                self.episode_returns.append(float(self._returns[index]))
+                self.episode_lengths.append(int(self._lengths[index]))
+                self._returns[index], self._lengths[index] = 0.0, 0
+                observation = self._reset(env, None)
+            current[index] = observation
+        self._observations = current
+        self.environment_steps += self.num_envs
+        return next_observations, rewards, terminated, truncated
+
+    def next_batch(self) -> dict:
+        """Collects experience and returns the next batch, a dict of arrays."""
+        raise NotImplementedError
+
+    def __iter__(self) -> Iterator[dict]:
+        while True:
+            yield self._take()
+
+    def _take(self) -> dict:
+        if self._pending is not None:
+            batch, self._pending = self._pending, None
+            return batch
+        return self.next_batch()
+
+    # ------------------------------------------------------------------
+    # What `fit()` asks of a data adapter
+    # ------------------------------------------------------------------
+
+    def get_tf_dataset(self):
+        if self._example is None:
+            self._pending = self._example = self.next_batch()
+        return tensorflow_backend.unbuffered_dataset(self.__iter__, self._example)
+
+    def get_numpy_iterator(self):
+        return iter(self)
+
+    def get_jax_iterator(self):
+        return iter(self)
+
+    def get_torch_dataloader(self):
+        return iter(self)
+
+    @property
+    def num_batches(self):
+        return None  # endless: `fit(steps_per_epoch=...)` sets the count
+
+    @property
+    def batch_size(self):
+        return None
+
+    @property
+    def has_partial_batch(self):
+        return False
+
+    @property
+    def partial_batch_size(self):
+        return None

@@ -1,0 +1,47 @@
+"""The data contract of the reinforcement-learning models: dicts of tensors."""
+
+from collections.abc import Mapping
+
+import keras
+from keras import ops
+
+
+def transition_batch(data, keys: tuple[str, ...], model_name: str) -> dict:
+    """Returns the batch's transition dict, checked to hold every key of `keys`.
+
+    A reinforcement-learning batch is a dict of tensors with one row per
+    transition (`{"observation": ..., "action": ..., ...}`), given to `fit`
+    as `x` alone, with no `y`.
+    """
+    x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
+    if not isinstance(x, Mapping) or y is not None:
+        raise ValueError(
+            f"Model '{model_name}' trains on batches of transitions: a dict "
+            f"with the keys {list(keys)}, given as `x` alone (no `y`). Got "
+            f"{type(x).__name__} inputs" + (" and labels." if y is not None else ".")
+        )
+    missing = [key for key in keys if key not in x]
+    if missing:
+        raise ValueError(
+            f"Model '{model_name}' needs the transition keys {missing}; the "
+            f"batch has {sorted(x)}. A batch holds {list(keys)}."
+        )
+    return {key: x[key] for key in keys}
+
+
+def column(values, dtype: str = "float32"):
+    """`values` as a `(batch, 1)` column, the shape Keras losses reduce right."""
+    values = ops.cast(values, dtype)
+    return ops.reshape(values, (-1, 1))
+
+
+def observations_of(inputs):
+    """The observations of a transition dict, or `inputs` themselves."""
+    if isinstance(inputs, Mapping):
+        if "observation" not in inputs:
+            raise ValueError(
+                "A dict given to a reinforcement-learning model must hold "
+                f"'observation'. Got the keys {sorted(inputs)}."
+            )
+        return inputs["observation"]
+    return inputs

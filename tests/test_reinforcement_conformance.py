@@ -1,0 +1,114 @@
+"""DQN and ActorCritic pass the conformance harness on fixed transitions."""
+
+import keras
+import numpy as np
+
+from keras_custom import DQN, ActorCritic
+from keras_custom.testing import ConformanceTests
+
+
+def network(name, outputs, seed=0):
+    return keras.Sequential(
+        [
+            keras.Input((4,)),
+            keras.layers.Dense(
+                16,
+                activation="relu",
+                kernel_initializer=keras.initializers.GlorotUniform(seed),
+            ),
+            keras.layers.Dense(
+                outputs, kernel_initializer=keras.initializers.GlorotUniform(seed + 1)
+            ),
+        ],
+        name=name,
+    )
+
+
+def observations(rng, count=96):
+    return rng.normal(size=(count, 4)).astype("float32")
+
+
+class ReinforcementTests(ConformanceTests):
+    def predict_inputs(self):
+        return self.data()[0]["observation"][: self.batch_size]
+
+    def bad_inputs(self):
+        x = self.data()[0]
+        missing = {k: v for k, v in x.items() if k != "action"}
+        return [
+            ({"x": missing}, r"action"),
+            ({"x": x["observation"]}, r"(?i)dict"),
+            ({"x": x, "y": x["action"]}, r"(?i)no `y`"),
+        ]
+
+
+class TestDQN(ReinforcementTests):
+    log_keys = {"loss", "q_mean"}
+
+    def build_model(self):
+        return DQN(network("q_network", 3), gamma=0.9, target_update_period=2)
+
+    def compile_kwargs(self):
+        return {"optimizer": keras.optimizers.Adam(1e-2)}
+
+    def data(self):
+        rng = np.random.default_rng(0)
+        return (
+            {
+                "observation": observations(rng),
+                "action": rng.integers(0, 3, 96),
+                "reward": rng.normal(size=96).astype("float32"),
+                "next_observation": observations(rng),
+                "terminated": rng.random(96) < 0.2,
+            },
+        )
+
+
+class TestDQNSoftUpdates(TestDQN):
+    """Soft updates every step, without double Q-learning."""
+
+    def build_model(self):
+        return DQN(
+            network("q_network", 3),
+            tau=0.1,
+            target_update_period=1,
+            double_q=False,
+        )
+
+
+def rollout_data():
+    rng = np.random.default_rng(1)
+    return (
+        {
+            "observation": observations(rng),
+            "action": rng.integers(0, 2, 96),
+            "advantage": rng.normal(size=96).astype("float32"),
+            "return": rng.normal(size=96).astype("float32"),
+        },
+    )
+
+
+class TestActorCritic(ReinforcementTests):
+    log_keys = {"loss", "policy_loss", "value_loss", "entropy"}
+
+    def build_model(self):
+        return ActorCritic(
+            network("policy", 2), network("value", 1, seed=5), entropy_weight=0.05
+        )
+
+    def compile_kwargs(self):
+        return {"optimizer": keras.optimizers.Adam(1e-2)}
+
+    def data(self):
+        return rollout_data()
+
+
+class TestActorCriticSharedTrunk(TestActorCritic):
+    """One model with two outputs, `[logits, values]`."""
+
+    def build_model(self):
+        inputs = keras.Input((4,))
+        trunk = keras.layers.Dense(16, activation="relu")(inputs)
+        logits = keras.layers.Dense(2)(trunk)
+        values = keras.layers.Dense(1)(trunk)
+        return ActorCritic(keras.Model(inputs, [logits, values]))
