@@ -1,6 +1,7 @@
 """keras_custom: keras.Model subclasses that drive custom training through fit()."""
 
 from keras_custom import (
+    callbacks,
     datasets,
     layers,
     losses,
@@ -34,6 +35,7 @@ __all__ = [
     "CustomModel",
     "SimCLR",
     "SimSiam",
+    "callbacks",
     "datasets",
     "layers",
     "losses",

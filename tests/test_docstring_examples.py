@@ -11,7 +11,7 @@ from keras_custom.core import replica_random
 from keras_custom.datasets import digits
 from keras_custom.self_supervised import small_image_augmenter
 from keras_custom.semi_supervised import SemiSupervisedDataset
-from keras_custom.testing import ConformanceTests, split_cpu
+from keras_custom.testing import ConformanceTests, launch_local_workers, split_cpu
 
 FENCED = re.compile(r"```python\n(.*?)```", re.DOTALL)
 
@@ -62,6 +62,8 @@ def fenced_examples(obj) -> list[str]:
         reinforcement.EpisodeReturn,
         reinforcement.evaluate_policy,
         reinforcement.generalized_advantage_estimation,
+        keras_custom.callbacks.TerminateOnNaN,
+        launch_local_workers,
     ],
     ids=lambda o: o.__name__,
 )

@@ -32,6 +32,25 @@ def has_distribution_strategy() -> bool:
     return tf.distribute.has_strategy()
 
 
+@contextlib.contextmanager
+def op_determinism():
+    """A context in which TensorFlow's ops are deterministic.
+
+    `tf.config.experimental.enable_op_determinism()` for the duration of the
+    context, restored to its previous state after (TensorFlow has no public
+    way back).
+    """
+    from tensorflow.python.framework import config
+
+    was_enabled = config.is_op_determinism_enabled()
+    tf.config.experimental.enable_op_determinism()
+    try:
+        yield
+    finally:
+        if not was_enabled:
+            config.disable_op_determinism()
+
+
 def strategy_scope(model):
     """The scope of the strategy `model` was created under.
 
@@ -187,6 +206,28 @@ def input_gradients(fn: Callable[[Any], Any], inputs):
     return outputs, tape.gradient(outputs, inputs)
 
 
+def is_multi_worker(strategy) -> bool:
+    """Whether `strategy` is a `MultiWorkerMirroredStrategy` over workers."""
+    return (
+        isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+        and strategy.extended._in_multi_worker_mode()
+    )
+
+
+def reduce_step_logs(logs, strategy):
+    """One value per logged name from the replicas' step logs.
+
+    As Keras: the mean over the replicas. Across workers Keras reduces every
+    value over axis 0, which fails for scalars (keras-team/keras#20585); the
+    scalars are averaged over all replicas of all workers instead.
+    """
+    if is_multi_worker(strategy):
+        return tf.nest.map_structure(
+            lambda value: strategy.reduce("MEAN", value, axis=None), logs
+        )
+    return reduce_per_replica(logs, strategy, reduction="auto")
+
+
 def one_step_function(model, step_function, keras_function):
     """A leaner Keras train/test function for `steps_per_execution == 1`.
 
@@ -204,7 +245,7 @@ def one_step_function(model, step_function, keras_function):
 
     def one_step_on_data(data):
         outputs = strategy.run(step_function, args=(data,))
-        return reduce_per_replica(outputs, strategy, reduction="auto")
+        return reduce_step_logs(outputs, strategy)
 
     one_step_on_data = model._autoconvert_optionals(
         tf.function(

@@ -112,11 +112,13 @@ def _labels_input() -> tuple[keras.KerasTensor, keras.KerasTensor]:
     return labels, onehot
 
 
-def _generator_body(x, units: int) -> keras.KerasTensor:
+def _generator_body(x, units: int, synchronized: bool = False) -> keras.KerasTensor:
     """Two dense blocks (batch norm, leaky ReLU) and sigmoid pixels."""
     for index in (1, 2):
         x = keras.layers.Dense(units, name=f"dense_{index}")(x)
-        x = keras.layers.BatchNormalization(name=f"batch_norm_{index}")(x)
+        x = keras.layers.BatchNormalization(
+            synchronized=synchronized, name=f"batch_norm_{index}"
+        )(x)
         x = keras.layers.LeakyReLU(0.2, name=f"leaky_relu_{index}")(x)
     return keras.layers.Dense(NUM_PIXELS, activation="sigmoid", name="pixels")(x)
 
@@ -130,7 +132,10 @@ def _scorer_body(x, units: int) -> keras.KerasTensor:
 
 
 def build_generator(
-    latent_dim: int = GAN_LATENT_DIM, units: int = 128, name: str = "generator"
+    latent_dim: int = GAN_LATENT_DIM,
+    units: int = 128,
+    name: str = "generator",
+    synchronized: bool = False,
 ) -> keras.Model:
     """Builds the generator of `GAN` and `WGANGP`.
 
@@ -141,13 +146,18 @@ def build_generator(
         latent_dim: Size of the latent vector.
         units: Width of the hidden layers.
         name: Name of the model.
+        synchronized: Whether batch normalization synchronizes its batch
+            statistics across replicas (for distributed training, where
+            each replica would otherwise keep its own moving statistics).
 
     Returns:
         A functional `keras.Model` mapping `(batch, latent_dim)` latents to
         `(batch, 64)` images in [0, 1].
     """
     latents = keras.Input((latent_dim,), name="latents")
-    return keras.Model(latents, _generator_body(latents, units), name=name)
+    return keras.Model(
+        latents, _generator_body(latents, units, synchronized), name=name
+    )
 
 
 def build_discriminator(units: int = 128, name: str = "discriminator") -> keras.Model:

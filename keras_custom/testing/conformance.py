@@ -9,9 +9,9 @@ import tempfile
 
 import keras
 import numpy as np
-import pytest
 import tensorflow as tf
 
+from keras_custom.core import tensorflow_backend
 from keras_custom.testing.devices import logical_cpus
 
 
@@ -116,6 +116,8 @@ class ConformanceTests:
       optimizer loss-scaled; `MirroredStrategy` over two logical CPU devices
       gives the weights of one device (call `keras_custom.testing.split_cpu`
       in `conftest.py`).
+    - With `keras.utils.set_random_seed` and op determinism, two runs give
+      bit-identical weights.
     - Frozen variables (`frozen_variables`) are unchanged by training.
     - Bad input (`bad_inputs`) raises a `ValueError` naming the problem.
 
@@ -275,6 +277,8 @@ class ConformanceTests:
 
     def test_evaluate_is_mean_over_batches(self):
         if not self.deterministic_evaluation:
+            import pytest
+
             pytest.skip("test_step samples noise; checked by test_fit_logs")
         model = self._seeded_model()
         self._fit(model)
@@ -384,6 +388,18 @@ class ConformanceTests:
         for key, values in expected.items():
             np.testing.assert_allclose(history[key], values, rtol=1e-4, atol=1e-5)
 
+    def test_runs_are_bit_identical(self):
+        """With `set_random_seed` and op determinism, two runs give the same
+        weights, bit for bit."""
+        runs = []
+        with tensorflow_backend.op_determinism():
+            for _ in range(2):
+                model = self._seeded_model()
+                self._fit(model, epochs=2)
+                runs.append(model.get_weights())
+        for index, (a, b) in enumerate(zip(*runs, strict=True)):
+            np.testing.assert_array_equal(a, b, err_msg=f"weights[{index}] differ")
+
     def test_steps_per_execution(self):
         self._assert_same_training(steps_per_execution=3)
 
@@ -423,6 +439,8 @@ class ConformanceTests:
     def test_mirrored_strategy_equals_one_device(self):
         devices = logical_cpus()
         if len(devices) < 2:
+            import pytest
+
             pytest.skip("needs two logical CPUs: call split_cpu(2) in conftest.py")
         weights = self._initial_weights()
         single = self._seeded_model(weights)
@@ -457,6 +475,8 @@ class ConformanceTests:
         assert changed, "training changed no weight at all"
 
     def test_bad_input_raises_clear_error(self):
+        import pytest
+
         for fit_kwargs, pattern in self.bad_inputs():
             model = self._seeded_model()
             kwargs = {"batch_size": self.batch_size, "verbose": 0, **fit_kwargs}

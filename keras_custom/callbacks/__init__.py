@@ -1,0 +1,5 @@
+"""Callbacks of keras_custom."""
+
+from keras_custom.callbacks.terminate_on_nan import TerminateOnNaN
+
+__all__ = ["TerminateOnNaN"]
