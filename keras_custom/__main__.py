@@ -34,12 +34,13 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     demo_parser = commands.add_parser(
         "demo",
-        help="train the demo models on the bundled digits and save figures",
+        help="train the demo models (bundled digits, CartPole) and save figures",
         description=(
-            "Train CustomModel demos on the bundled 8x8 digits. Each demo "
-            "prints its test results and writes NAME.keras (the trained "
-            "model) and NAME.png (a figure) to the output folder. Needs "
-            'matplotlib: pip install "keras-custom[demo]".'
+            "Train the demo models on the bundled 8x8 digits and, for "
+            "actor_critic, on gymnasium's CartPole-v1. Each demo prints its "
+            "results and writes NAME.keras (the trained model) and NAME.png "
+            "(a figure) to the output folder. Needs matplotlib and "
+            'gymnasium: pip install "keras-custom[demo]".'
         ),
     )
     demo_parser.add_argument(

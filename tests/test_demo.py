@@ -18,7 +18,7 @@ from keras_custom.demo import self_supervised_recipes as recipes
 from keras_custom.demo import semi_supervised_recipes
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-DEMO_NAMES = ["classifier", "gan", "vae", "simsiam", "fixmatch"]
+DEMO_NAMES = ["classifier", "gan", "vae", "simsiam", "fixmatch", "actor_critic"]
 NUMBER = r"([0-9]+(?:\.[0-9]+)?)"
 
 
@@ -272,6 +272,42 @@ def test_saved_fixmatch_loads_and_reproduces_printed_accuracy(demo_run):
     # The printed value has 4 decimals.
     printed = _printed(result.stdout, "fixmatch test accuracy")
     assert accuracy == pytest.approx(printed, abs=1e-4)
+
+
+@pytest.mark.slow
+def test_actor_critic_demo_prints_its_scores(demo_run):
+    result, _ = demo_run
+    assert result.returncode == 0, result.stderr[-3000:]
+    match = re.search(
+        rf"^actor_critic greedy return: {NUMBER} ± {NUMBER} over 20 episodes "
+        rf"\(random policy: {NUMBER}",
+        result.stdout,
+        re.MULTILINE,
+    )
+    assert match, result.stdout
+    greedy, random_return = float(match.group(1)), float(match.group(3))
+    # 16 epochs at seed 0 give 500 (every episode to the time limit); the
+    # random policy about 21.
+    assert greedy >= 400.0
+    assert random_return <= 40.0
+    assert _printed(result.stdout, "actor_critic final training episode return") > (
+        2 * random_return
+    )
+
+
+@pytest.mark.slow
+def test_saved_actor_critic_loads_and_reproduces_greedy_return(demo_run):
+    pytest.importorskip("gymnasium")
+    from keras_custom.demo import reinforcement_recipes
+
+    result, output_dir = demo_run
+    assert result.returncode == 0, result.stderr[-3000:]
+    model = keras.models.load_model(output_dir / "actor_critic.keras")
+    assert type(model) is keras_custom.ActorCritic
+    # The greedy policy and the evaluation episodes are deterministic.
+    mean, _ = reinforcement_recipes.greedy_return(model)
+    printed = _printed(result.stdout, "actor_critic greedy return")
+    assert mean == pytest.approx(printed, abs=0.05)
 
 
 def test_demo_help_lists_every_demo():

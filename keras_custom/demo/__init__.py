@@ -1,7 +1,8 @@
 """Demos of keras_custom, run by the `keras-custom demo` command.
 
-Each demo trains a model on the bundled 8x8 digits, prints its results, and
-writes a `.keras` model and a `.png` figure to an output folder:
+Each demo trains a model on the bundled 8x8 digits (or, `actor_critic`, on
+a `gymnasium` environment), prints its results, and writes a `.keras` model
+and a `.png` figure to an output folder:
 
 - `classifier`: a `CustomModel` MLP classifier (`classifier.keras`,
   `classifier.png`);
@@ -17,7 +18,11 @@ writes a `.keras` model and a `.png` figure to an output folder:
   the other training digits unlabeled, next to the same classifier trained
   on the 50 labels alone (`fixmatch.keras`, `fixmatch.png`, its losses,
   mask rate and test accuracy per epoch, and test digits with their
-  predictions).
+  predictions);
+- `actor_critic`: a `keras_custom.ActorCritic` (A2C) balancing the pole of
+  gymnasium's CartPole-v1, its greedy policy evaluated over 20 episodes
+  (`actor_critic.keras`, `actor_critic.png`, the training episode return
+  per epoch with the greedy and random policies' returns, and the losses).
 
 A demo is one module of this package with a `run()` function, registered in
 `DEMOS`; a new one becomes available as `keras-custom demo --only NAME`. The
@@ -25,7 +30,8 @@ networks and training recipes of the generative demos live in
 `keras_custom.demo.networks`, those of the self-supervised one in
 `keras_custom.demo.self_supervised_recipes` and those of the semi-supervised
 one in `keras_custom.demo.semi_supervised_recipes`, shared with the tests and
-the notebooks.
+the notebooks; those of the reinforcement learning one in
+`keras_custom.demo.reinforcement_recipes`, shared with the benchmark.
 """
 
 import os
@@ -34,10 +40,12 @@ from pathlib import Path
 from typing import Any
 
 from keras_custom.demo import (
+    actor_critic,
     classifier,
     fixmatch,
     gan,
     networks,
+    reinforcement_recipes,
     self_supervised,
     self_supervised_recipes,
     semi_supervised_recipes,
@@ -56,10 +64,12 @@ __all__ = [
     "DEMOS",
     "DemoFunction",
     "MissingDependencyError",
+    "actor_critic",
     "classifier",
     "fixmatch",
     "gan",
     "networks",
+    "reinforcement_recipes",
     "run",
     "self_supervised",
     "self_supervised_recipes",
@@ -76,6 +86,7 @@ DEMOS: dict[str, DemoFunction] = {
     "vae": vae.run,
     "simsiam": self_supervised.run,
     "fixmatch": fixmatch.run,
+    "actor_critic": actor_critic.run,
 }
 
 

@@ -15,7 +15,7 @@ DemoFunction = Callable[..., dict[str, Any]]
 
 
 class MissingDependencyError(ImportError):
-    """An optional dependency of the demos (matplotlib) is not installed."""
+    """An optional dependency of the demos (matplotlib, gymnasium) is missing."""
 
 
 def import_pyplot():
@@ -31,6 +31,18 @@ def import_pyplot():
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def import_gymnasium():
+    """Imports `gymnasium`, or explains what to install."""
+    try:
+        import gymnasium
+    except ImportError as error:
+        raise MissingDependencyError(
+            "The keras-custom reinforcement learning demo needs gymnasium for "
+            'its environment. Install it with: pip install "keras-custom[demo]"'
+        ) from error
+    return gymnasium
 
 
 @functools.lru_cache(maxsize=2)

@@ -47,7 +47,11 @@ class DQN(CustomModel):
     `q_network` that receives no gradients. Every `target_update_period`
     optimizer steps it moves to `tau * online + (1 - tau) * target`:
     `tau=1` is the hard copy of the paper, a small `tau` with period 1 the
-    soft update of DDPG. It is saved, restored and resumed with the model.
+    soft update of DDPG. The period counts updates (optimizer steps), not
+    environment steps as in Stable-Baselines3's `target_update_interval`:
+    a hard copy every 10 updates, say, is far more often than SB3's every
+    10 environment steps with 128 updates per 256 steps, and diverges on
+    CartPole. It is saved, restored and resumed with the model.
 
     Logs `loss` and `q_mean` (the mean Q-value of the actions taken);
     `evaluate()` on transitions logs the same without updating. `model(x)`

@@ -1,0 +1,395 @@
+"""Networks, hyperparameters and a training loop for `ActorCritic` and `DQN`
+on CartPole.
+
+The reinforcement learning benchmark (`benchmarks/reinforcement.py`), its
+quality tests, the `actor_critic` demo and the notebooks share this module,
+so that they all train the same agents the same way. The task is
+`gymnasium`'s `CartPole-v1` (`ENV_ID`): two actions, episodes of at most
+500 steps, a return of 500 for a perfect policy and about 22 for the
+uniformly random one.
+
+- `cartpole_actor_critic(seed)`: an `ActorCritic` (A2C) with two small tanh
+  MLPs, and the `RolloutDataset` of vectorized environments it trains on;
+- `cartpole_dqn(seed)`: a double `DQN` with a 256x256 ReLU Q-network and a
+  soft target update, and its `ReplayBufferDataset`;
+- `train_agent(model, dataset, ...)`: `fit()` with `EpisodeReturn`, one
+  epoch at a time, until an update or time budget runs out or, optionally,
+  until the greedy policy reaches a mean return (`evaluate_policy`);
+- `random_policy_return(...)`: the baseline, the mean return of uniformly
+  random actions.
+
+Example:
+
+```python
+from keras_custom.demo import reinforcement_recipes as recipes
+
+model, dataset = recipes.cartpole_actor_critic(seed=0)
+result = recipes.train_agent(model, dataset, max_updates=100)
+result["eval_mean"], result["history"]["episode_return"]
+```
+"""
+
+import time
+from typing import Any
+
+import keras
+import numpy as np
+
+from keras_custom.reinforcement import (
+    DQN,
+    ActorCritic,
+    EpisodeReturn,
+    ReplayBufferDataset,
+    RolloutDataset,
+    evaluate_policy,
+)
+
+#: The environment of every recipe.
+ENV_ID = "CartPole-v1"
+#: Most return an episode of `ENV_ID` can have (its time limit).
+MAX_RETURN = 500.0
+#: Greedy evaluation: episodes, and seed of the first one's reset (apart from
+#: every training seed).
+EVAL_EPISODES = 20
+EVAL_SEED = 10_000
+
+#: Recipe of `cartpole_actor_critic` (A2C).
+A2C_NUM_ENVS = 8
+A2C_ROLLOUT_STEPS = 16
+A2C_HIDDEN_UNITS = 64
+A2C_GAMMA = 0.99
+A2C_GAE_LAMBDA = 0.95
+A2C_LEARNING_RATE = 1e-3
+A2C_VALUE_WEIGHT = 0.5
+A2C_ENTROPY_WEIGHT = 0.0
+A2C_CLIPNORM = 0.5
+#: Updates (rollouts) per epoch of `train_agent` for A2C.
+A2C_STEPS_PER_EPOCH = 50
+
+#: Recipe of `cartpole_dqn`: double DQN with a soft target update (`tau`
+#: every update), two environment steps per update of 256 transitions.
+DQN_HIDDEN_UNITS = 256
+DQN_GAMMA = 0.99
+DQN_LEARNING_RATE = 1e-3
+DQN_CLIPNORM = 10.0
+DQN_BATCH_SIZE = 256
+DQN_CAPACITY = 100_000
+DQN_LEARNING_STARTS = 1_000
+DQN_STEPS_PER_BATCH = 2
+DQN_TARGET_UPDATE_PERIOD = 1
+DQN_TAU = 0.005
+DQN_EPSILON_START = 1.0
+DQN_EPSILON_END = 0.04
+DQN_EPSILON_DECAY_STEPS = 10_000
+#: Updates per epoch of `train_agent` for DQN.
+DQN_STEPS_PER_EPOCH = 500
+
+
+def make_env(seed: int | None = None):
+    """A `gymnasium` `CartPole-v1` environment (`ENV_ID`).
+
+    Args:
+        seed: Optional seed of its action space (the resets are seeded by
+            the datasets and by `evaluate_policy`).
+
+    Returns:
+        The environment.
+    """
+    import gymnasium as gym
+
+    env = gym.make(ENV_ID)
+    if seed is not None:
+        env.action_space.seed(seed)
+    return env
+
+
+def _mlp(units: int, outputs: int, activation: str, name: str) -> keras.Model:
+    return keras.Sequential(
+        [
+            keras.Input((4,)),
+            keras.layers.Dense(units, activation=activation),
+            keras.layers.Dense(units, activation=activation),
+            keras.layers.Dense(outputs),
+        ],
+        name=name,
+    )
+
+
+def cartpole_actor_critic(
+    seed: int = 0,
+    num_envs: int = A2C_NUM_ENVS,
+    rollout_steps: int = A2C_ROLLOUT_STEPS,
+    learning_rate: float = A2C_LEARNING_RATE,
+    entropy_weight: float = A2C_ENTROPY_WEIGHT,
+) -> tuple[ActorCritic, RolloutDataset]:
+    """An A2C agent for CartPole and the rollouts it trains on.
+
+    Seeds Keras (`keras.utils.set_random_seed(seed)`), then builds a policy
+    and a value network, each 4 -> `A2C_HIDDEN_UNITS` tanh ->
+    `A2C_HIDDEN_UNITS` tanh -> 2 logits (1 value), an `ActorCritic`
+    compiled with Adam (`learning_rate`, gradients clipped to a global norm
+    of `A2C_CLIPNORM`), and a `RolloutDataset` of `num_envs` environments,
+    `rollout_steps` steps each per update, GAE with `A2C_GAMMA` and
+    `A2C_GAE_LAMBDA`, normalized advantages.
+
+    Args:
+        seed: Seed of the initialization, the environments and sampling.
+        num_envs: Environments stepped together.
+        rollout_steps: Steps of each environment per update.
+        learning_rate: Adam's learning rate.
+        entropy_weight: Weight of the entropy bonus.
+
+    Returns:
+        `(model, dataset)`; train with `model.fit(dataset,
+        steps_per_epoch=...)` or `train_agent`.
+    """
+    keras.utils.set_random_seed(seed)
+    model = ActorCritic(
+        _mlp(A2C_HIDDEN_UNITS, 2, "tanh", "policy"),
+        _mlp(A2C_HIDDEN_UNITS, 1, "tanh", "value"),
+        value_weight=A2C_VALUE_WEIGHT,
+        entropy_weight=entropy_weight,
+        name="actor_critic",
+    )
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate, global_clipnorm=A2C_CLIPNORM)
+    )
+    dataset = RolloutDataset(
+        [make_env(seed + i) for i in range(num_envs)],
+        model,
+        rollout_steps=rollout_steps,
+        gamma=A2C_GAMMA,
+        gae_lambda=A2C_GAE_LAMBDA,
+        normalize_advantages=True,
+        seed=seed,
+    )
+    return model, dataset
+
+
+def cartpole_dqn(
+    seed: int = 0,
+    steps_per_batch: int = DQN_STEPS_PER_BATCH,
+    batch_size: int = DQN_BATCH_SIZE,
+    learning_rate: float = DQN_LEARNING_RATE,
+    tau: float = DQN_TAU,
+    target_update_period: int = DQN_TARGET_UPDATE_PERIOD,
+    epsilon_decay_steps: int = DQN_EPSILON_DECAY_STEPS,
+) -> tuple[DQN, ReplayBufferDataset]:
+    """A DQN agent for CartPole and the replay buffer it trains on.
+
+    Seeds Keras (`keras.utils.set_random_seed(seed)`), then builds a
+    Q-network 4 -> `DQN_HIDDEN_UNITS` relu -> `DQN_HIDDEN_UNITS` relu -> 2,
+    a double `DQN` whose target network moves `tau` of the way to the
+    online one every `target_update_period` updates, compiled with Adam
+    (`learning_rate`, gradients clipped to a global norm of
+    `DQN_CLIPNORM`), and a `ReplayBufferDataset` of one environment:
+    `DQN_LEARNING_STARTS` random steps first, then `steps_per_batch`
+    epsilon-greedy steps per update of `batch_size` transitions, epsilon
+    decaying linearly from `DQN_EPSILON_START` to `DQN_EPSILON_END` over
+    `epsilon_decay_steps` environment steps.
+
+    The rl-baselines3-zoo CartPole settings (learning rate 2.3e-3, a hard
+    target copy every 10 updates) diverge here: their 128 gradient steps
+    every 256 environment steps keep the target fixed for 128 updates,
+    while `target_update_period=10` copies it every 10 updates.
+
+    Args:
+        seed: Seed of the initialization, the environment, exploration and
+            sampling.
+        steps_per_batch: Environment steps per update.
+        batch_size: Transitions per update.
+        learning_rate: Adam's learning rate.
+        tau: Fraction of the way the target network moves at an update.
+        target_update_period: Updates between target network updates.
+        epsilon_decay_steps: Environment steps over which epsilon decays.
+
+    Returns:
+        `(model, dataset)`; train with `model.fit(dataset,
+        steps_per_epoch=...)` or `train_agent`.
+    """
+    keras.utils.set_random_seed(seed)
+    model = DQN(
+        _mlp(DQN_HIDDEN_UNITS, 2, "relu", "q_network"),
+        gamma=DQN_GAMMA,
+        tau=tau,
+        target_update_period=target_update_period,
+        double_q=True,
+        name="dqn",
+    )
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate, global_clipnorm=DQN_CLIPNORM)
+    )
+    epsilon = keras.optimizers.schedules.PolynomialDecay(
+        DQN_EPSILON_START, epsilon_decay_steps, DQN_EPSILON_END
+    )
+    dataset = ReplayBufferDataset(
+        make_env(seed),
+        model,
+        batch_size=batch_size,
+        capacity=DQN_CAPACITY,
+        learning_starts=DQN_LEARNING_STARTS,
+        steps_per_batch=steps_per_batch,
+        epsilon=epsilon,
+        seed=seed,
+    )
+    return model, dataset
+
+
+def greedy_return(
+    model, episodes: int = EVAL_EPISODES, seed: int = EVAL_SEED
+) -> tuple[float, float]:
+    """`evaluate_policy` of the model's greedy policy on a fresh `ENV_ID`.
+
+    Args:
+        model: A `DQN` or an `ActorCritic`.
+        episodes: Number of episodes.
+        seed: Seed of the first episode's reset.
+
+    Returns:
+        `(mean, std)` of the episode returns.
+    """
+    return evaluate_policy(model, make_env(), episodes, seed=seed)
+
+
+def random_policy_return(
+    episodes: int = EVAL_EPISODES, seed: int = EVAL_SEED
+) -> tuple[float, float]:
+    """`(mean, std)` of the returns of uniformly random actions on `ENV_ID`.
+
+    Args:
+        episodes: Number of episodes.
+        seed: Seed of the first episode's reset (and of the actions).
+
+    Returns:
+        `(mean, std)` of the episode returns (about 22 on CartPole-v1).
+    """
+    env = make_env(seed)
+    returns = []
+    for episode in range(episodes):
+        env.reset(seed=seed + episode)
+        total, done = 0.0, False
+        while not done:
+            _, reward, terminated, truncated, _ = env.step(env.action_space.sample())
+            total += float(reward)
+            done = terminated or truncated
+        returns.append(total)
+    return float(np.mean(returns)), float(np.std(returns))
+
+
+def train_agent(
+    model,
+    dataset,
+    steps_per_epoch: int | None = None,
+    max_updates: int | None = None,
+    max_seconds: float | None = None,
+    target_return: float | None = None,
+    eval_every: int = 1,
+    eval_gate: float | None = None,
+    eval_episodes: int = EVAL_EPISODES,
+    eval_seed: int = EVAL_SEED,
+    verbose: int = 0,
+) -> dict[str, Any]:
+    """Trains an agent with `fit()` and `EpisodeReturn`, one epoch per call.
+
+    Each epoch is `model.fit(dataset, steps_per_epoch=steps_per_epoch)`
+    with `EpisodeReturn(dataset)`; training stops when `max_updates`
+    updates are done or `max_seconds` of training have passed (checked
+    after each epoch), or, with `target_return`, as soon as a greedy
+    evaluation (`greedy_return` over `eval_episodes` episodes from
+    `eval_seed`) reaches it. Greedy evaluations run every `eval_every`
+    epochs (and only when the epoch's training `episode_return` is at least
+    `eval_gate`, if given); their time is not counted as training time. The
+    final model is always evaluated.
+
+    Args:
+        model: The compiled `ActorCritic` or `DQN`.
+        dataset: Its experience dataset.
+        steps_per_epoch: Updates per epoch; defaults to
+            `A2C_STEPS_PER_EPOCH` or `DQN_STEPS_PER_EPOCH`.
+        max_updates: Budget of updates (optimizer steps).
+        max_seconds: Budget of training wall time, in seconds.
+        target_return: Greedy mean return at which to stop early.
+        eval_every: Epochs between greedy evaluations during training.
+        eval_gate: Training episode return below which an epoch is not
+            evaluated greedily.
+        eval_episodes: Episodes of each greedy evaluation.
+        eval_seed: Seed of the first evaluation episode's reset.
+        verbose: Verbosity of `fit()`.
+
+    Returns:
+        Dict with `"history"` (per epoch: `episode_return`, `episodes` and
+        the model's losses), `"evaluations"` (a list of dicts with `epoch`,
+        `updates`, `environment_steps`, `seconds`, `mean`, `std`),
+        `"train_seconds"`, `"updates"`, `"environment_steps"`,
+        `"seconds_to_target"`, `"updates_to_target"` and
+        `"steps_to_target"` (`None` unless reached), `"eval_mean"` and
+        `"eval_std"` (the final model's greedy return).
+    """
+    if max_updates is None and max_seconds is None:
+        raise ValueError("Give `max_updates` or `max_seconds` (or both).")
+    if steps_per_epoch is None:
+        steps_per_epoch = (
+            DQN_STEPS_PER_EPOCH if isinstance(model, DQN) else A2C_STEPS_PER_EPOCH
+        )
+    history: dict[str, list[float]] = {}
+    evaluations = []
+    train_seconds, updates, epoch = 0.0, 0, 0
+    reached = None
+    last = None
+    while True:
+        steps = steps_per_epoch
+        if max_updates is not None:
+            steps = min(steps, max_updates - updates)
+        if steps <= 0:
+            break
+        start = time.perf_counter()
+        logs = model.fit(
+            dataset,
+            steps_per_epoch=steps,
+            epochs=1,
+            verbose=verbose,
+            callbacks=[EpisodeReturn(dataset)],
+        ).history
+        train_seconds += time.perf_counter() - start
+        updates += steps
+        epoch += 1
+        for key, values in logs.items():
+            history.setdefault(key, []).extend(float(v) for v in values)
+        training_return = history["episode_return"][-1]
+        out_of_time = max_seconds is not None and train_seconds >= max_seconds
+        gated = eval_gate is not None and not training_return >= eval_gate
+        if target_return is not None and epoch % eval_every == 0 and not gated:
+            mean, std = greedy_return(model, eval_episodes, eval_seed)
+            last = (updates, mean, std)
+            evaluations.append(
+                {
+                    "epoch": epoch,
+                    "updates": updates,
+                    "environment_steps": dataset.environment_steps,
+                    "seconds": train_seconds,
+                    "mean": mean,
+                    "std": std,
+                }
+            )
+            if mean >= target_return:
+                reached = evaluations[-1]
+                break
+        if out_of_time:
+            break
+    if last is not None and last[0] == updates:
+        eval_mean, eval_std = last[1], last[2]
+    else:
+        eval_mean, eval_std = greedy_return(model, eval_episodes, eval_seed)
+    return {
+        "history": history,
+        "evaluations": evaluations,
+        "train_seconds": train_seconds,
+        "updates": updates,
+        "environment_steps": dataset.environment_steps,
+        "seconds_to_target": None if reached is None else reached["seconds"],
+        "updates_to_target": None if reached is None else reached["updates"],
+        "steps_to_target": None if reached is None else reached["environment_steps"],
+        "eval_mean": eval_mean,
+        "eval_std": eval_std,
+        "reached": reached is not None,
+    }
