@@ -397,7 +397,8 @@ class CustomModel(keras.Model):
             loss: The loss `compute_loss` and the default steps use. Defaults
                 to the constructor's `loss`, then to `self.loss_fn`.
             **optimizers: Named optimizers declared with `add_optimizer`.
-            Others: as in `keras.Model.compile`.
+
+        The other arguments are those of `keras.Model.compile`.
         """
         unknown = sorted(set(optimizers) - set(self._optimizer_slots))
         if unknown:
