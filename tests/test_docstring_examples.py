@@ -1,19 +1,88 @@
-"""The examples in public docstrings run."""
+"""Every public class and function has an example in its docstring, and it runs.
+
+The public API is enumerated, not listed by hand: every class and function in
+`keras_custom.__all__` and in the `__all__` of the subpackages below. A module
+a subpackage exports (`keras_custom.core.replica_random`,
+`keras_custom.datasets.digits`) stands for its own public classes and
+functions. Constants (`__version__`) and the subpackages themselves are not
+objects to document with an example.
+"""
 
 import doctest
+import importlib
+import inspect
 import re
+import types
 
 import pytest
 
 import keras_custom
-from keras_custom import reinforcement
-from keras_custom.core import replica_random
 from keras_custom.datasets import digits
-from keras_custom.self_supervised import small_image_augmenter
-from keras_custom.semi_supervised import SemiSupervisedDataset
-from keras_custom.testing import ConformanceTests, launch_local_workers, split_cpu
+from keras_custom.testing import ConformanceTests
 
 FENCED = re.compile(r"```python\n(.*?)```", re.DOTALL)
+
+SUBPACKAGES = (
+    "core",
+    "losses",
+    "layers",
+    "metrics",
+    "schedules",
+    "callbacks",
+    "reinforcement",
+    "semi_supervised",
+    "self_supervised",
+    "generative",
+    "robust",
+    "testing",
+    "datasets",
+)
+
+
+def _is_documentable(value) -> bool:
+    """A class or a function (plain, or wrapped as by `functools.cache`)."""
+    return (
+        inspect.isclass(value)
+        or inspect.isroutine(value)
+        or (callable(value) and hasattr(value, "__wrapped__"))
+    )
+
+
+def _module_members(module: types.ModuleType) -> list:
+    """The public classes and functions defined in `module` itself."""
+    names = getattr(module, "__all__", None)
+    if names is None:
+        names = [name for name in vars(module) if not name.startswith("_")]
+    return [
+        value
+        for value in (getattr(module, name) for name in names)
+        if _is_documentable(value) and value.__module__ == module.__name__
+    ]
+
+
+def public_objects() -> list:
+    """The public classes and functions of keras_custom, each once."""
+    modules = [keras_custom] + [
+        importlib.import_module(f"keras_custom.{name}") for name in SUBPACKAGES
+    ]
+    found = {}
+    for module in modules:
+        for name in module.__all__:
+            value = getattr(module, name)
+            if isinstance(value, types.ModuleType):
+                # The top level re-exports subpackages, enumerated themselves.
+                members = [] if module is keras_custom else _module_members(value)
+            elif _is_documentable(value):
+                members = [value]
+            else:
+                members = []  # a constant
+            for member in members:
+                found.setdefault(id(member), member)
+    return list(found.values())
+
+
+def _object_id(obj) -> str:
+    return f"{obj.__module__}.{obj.__qualname__}"
 
 
 def fenced_examples(obj) -> list[str]:
@@ -21,58 +90,46 @@ def fenced_examples(obj) -> list[str]:
         "\n".join(
             line[4:] if line.startswith("    ") else line for line in block.splitlines()
         )
-        for block in FENCED.findall(obj.__doc__)
+        for block in FENCED.findall(obj.__doc__ or "")
     ]
 
 
-@pytest.mark.parametrize(
-    "obj",
-    [
+def doctest_examples(obj) -> list[doctest.DocTest]:
+    finder = doctest.DocTestFinder(recurse=False)
+    tests = finder.find(obj, _object_id(obj), module=False, globs={})
+    return [test for test in tests if test.examples]
+
+
+PUBLIC_OBJECTS = public_objects()
+
+
+def test_public_api_is_enumerated():
+    ids = {_object_id(obj) for obj in PUBLIC_OBJECTS}
+    assert len(ids) == len(PUBLIC_OBJECTS)
+    expected = {
         keras_custom.CustomModel,
-        ConformanceTests,
-        split_cpu,
         keras_custom.GAN,
-        keras_custom.WGANGP,
-        keras_custom.ConditionalGAN,
-        keras_custom.VAE,
-        keras_custom.metrics.FrechetDistance,
-        replica_random.normal,
-        keras_custom.SimCLR,
-        keras_custom.SimSiam,
-        keras_custom.BYOL,
-        keras_custom.BarlowTwins,
-        keras_custom.losses.NTXent,
-        keras_custom.losses.NegativeCosineSimilarity,
-        keras_custom.losses.BarlowTwinsLoss,
-        keras_custom.layers.ProjectionHead,
-        keras_custom.layers.PredictionHead,
-        keras_custom.layers.TargetNetwork,
-        keras_custom.schedules.CosineIncrease,
-        small_image_augmenter,
-        keras_custom.Distiller,
-        keras_custom.FixMatch,
-        keras_custom.MeanTeacher,
-        keras_custom.SharpnessAwareModel,
-        keras_custom.AdversarialModel,
-        SemiSupervisedDataset,
-        keras_custom.DQN,
-        keras_custom.ActorCritic,
-        reinforcement.ReplayBufferDataset,
-        reinforcement.RolloutDataset,
-        reinforcement.EpisodeReturn,
-        reinforcement.evaluate_policy,
-        reinforcement.generalized_advantage_estimation,
-        keras_custom.callbacks.TerminateOnNaN,
-        launch_local_workers,
-    ],
-    ids=lambda o: o.__name__,
-)
+        keras_custom.core.as_loss,
+        keras_custom.core.replica_random.normal,
+        keras_custom.reinforcement.ExperienceDataset,
+        keras_custom.testing.mirrored_strategy,
+        digits.load_data,
+    }
+    assert {_object_id(obj) for obj in expected} <= ids
+
+
+@pytest.mark.parametrize("obj", PUBLIC_OBJECTS, ids=_object_id)
 def test_fenced_examples_run(obj):
     examples = fenced_examples(obj)
-    assert examples, f"{obj.__name__} has no example"
+    doctests = doctest_examples(obj)
+    assert examples or doctests, f"{_object_id(obj)} has no example"
     namespace = {}
     for example in examples:
-        exec(compile(example, f"<{obj.__name__} example>", "exec"), namespace)
+        exec(compile(example, f"<{obj.__qualname__} example>", "exec"), namespace)
+    runner = doctest.DocTestRunner()
+    for test in doctests:
+        runner.run(test)
+    assert runner.failures == 0, f"a doctest of {_object_id(obj)} failed"
     if obj is ConformanceTests:
         namespace["TestMyClassifier"]().test_fit_logs()
 

@@ -5,7 +5,36 @@ from keras.src.losses.losses import LossFunctionWrapper
 
 
 def as_loss(identifier, default: keras.losses.Loss) -> keras.losses.Loss:
-    """A `keras.losses.Loss` from a `Loss`, a loss name or a loss function."""
+    """A `keras.losses.Loss` from a `Loss`, a loss name or a loss function.
+
+    What a paradigm's constructor does with a loss argument, so that its user
+    may pass anything `compile(loss=...)` takes (and a config dict, as
+    `get_config` writes it), while the model always holds a `Loss` object
+    (which follows the Keras replica convention under `tf.distribute`).
+
+    Args:
+        identifier: A `keras.losses.Loss`, the name of a Keras loss, a
+            function `fn(y_true, y_pred)`, a serialized loss, or `None`.
+        default: The loss returned when `identifier` is `None`.
+
+    Returns:
+        A `keras.losses.Loss`.
+
+    Example:
+
+    ```python
+    import keras
+    from keras_custom.core import as_loss
+
+    default = keras.losses.BinaryCrossentropy(from_logits=True)
+    assert as_loss(None, default) is default
+    least_squares = as_loss("mse", default)  # a Loss wrapping the function
+    hinge = as_loss(lambda y_true, y_pred: keras.ops.relu(1.0 - y_true * y_pred),
+                    default)
+    value = hinge(keras.ops.ones((4, 1)), keras.ops.zeros((4, 1)))  # 1.0
+    same = as_loss(keras.saving.serialize_keras_object(default), default)
+    ```
+    """
     if identifier is None:
         return default
     if isinstance(identifier, dict):

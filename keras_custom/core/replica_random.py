@@ -58,6 +58,21 @@ def uniform(batch_size, shape: tuple = (), seed=None, dtype: str = "float32"):
         shape: The shape of one example's noise.
         seed: A `keras.random.SeedGenerator` (or an int).
         dtype: The dtype of the noise.
+
+    Example:
+
+    The interpolation weights of a gradient penalty, one per example:
+
+    ```python
+    import keras
+    from keras import ops
+    from keras_custom.core import replica_random
+
+    seed = keras.random.SeedGenerator(0)
+    real, fake = ops.ones((4, 8)), ops.zeros((4, 8))
+    alpha = replica_random.uniform(4, (1,), seed)  # shape (4, 1), in [0, 1)
+    interpolates = alpha * real + (1.0 - alpha) * fake
+    ```
     """
     return _rows_of_this_replica(
         lambda s: keras.random.uniform(s, dtype=dtype, seed=seed),
@@ -78,6 +93,20 @@ def apply_to_global_batch(fn, x):
     Args:
         fn: Callable of one batch, e.g. `lambda b: augmenter(b, training=True)`.
         x: This replica's batch.
+
+    Example:
+
+    ```python
+    import keras
+    import numpy as np
+    from keras_custom.core import replica_random
+
+    augmenter = keras.layers.RandomFlip("horizontal", seed=0)
+    images = np.random.default_rng(0).uniform(size=(4, 8, 8, 1))
+    # Inside a `train_step`; on one device this is `augmenter(images)`.
+    view = replica_random.apply_to_global_batch(
+        lambda batch: augmenter(batch, training=True), images)
+    ```
     """
     if tensorflow_backend.num_replicas_in_sync() == 1:
         return fn(x)

@@ -74,7 +74,33 @@ def scale_for_replicas(loss):
     Gradients are summed across replicas, so a loss that is the mean over the
     replica's batch must be divided by the replica count to give the gradient
     of the mean over the global batch. Keras `Loss` objects with the default
-    `"sum_over_batch_size"` reduction already do this.
+    `"sum_over_batch_size"` reduction already do this. Outside a strategy (or
+    with one replica) the loss is returned unchanged.
+
+    Example:
+
+    ```python
+    import keras
+    import numpy as np
+    from keras import ops
+    from keras_custom import CustomModel
+    from keras_custom.core import scale_for_replicas
+
+
+    class MeanAbsoluteErrorModel(CustomModel):
+        def train_step(self, data):
+            x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
+            # A loss made with raw `ops.mean` must be scaled by hand.
+            loss = self.minimize(lambda: scale_for_replicas(
+                ops.mean(ops.abs(y - self(x, training=True)))))
+            return {"loss": loss}  # `minimize` returns it unscaled
+
+
+    inputs = keras.Input((4,))
+    model = MeanAbsoluteErrorModel(inputs, keras.layers.Dense(1)(inputs))
+    model.compile(optimizer="adam")
+    model.fit(np.ones((32, 4)), np.ones((32, 1)), batch_size=8, verbose=0)
+    ```
     """
     replicas = num_replicas_in_sync()
     if replicas > 1:
@@ -83,7 +109,45 @@ def scale_for_replicas(loss):
 
 
 def unscale_for_replicas(loss):
-    """Undoes `scale_for_replicas`: the loss of this replica's batch, to log."""
+    """Undoes `scale_for_replicas`: the loss of this replica's batch, to log.
+
+    A `test_step` that logs the value of a Keras `Loss` object (already
+    divided by the number of replicas) multiplies it back, so the logged
+    value is the same on any number of devices. `minimize` does this for
+    the loss it returns.
+
+    Example:
+
+    ```python
+    import keras
+    import numpy as np
+    from keras_custom import CustomModel
+    from keras_custom.core import unscale_for_replicas
+
+
+    class Regressor(CustomModel):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.loss_fn = keras.losses.MeanSquaredError()
+
+        def train_step(self, data):
+            x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
+            loss = self.minimize(lambda: self.loss_fn(y, self(x, training=True)))
+            return {"loss": loss}
+
+        def test_step(self, data):
+            x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
+            loss = self.loss_fn(y, self(x, training=False))
+            return {"loss": unscale_for_replicas(loss)}
+
+
+    inputs = keras.Input((4,))
+    model = Regressor(inputs, keras.layers.Dense(1)(inputs), optimizer="adam")
+    model.compile()
+    x, y = np.ones((32, 4)), np.ones((32, 1))
+    history = model.fit(x, y, batch_size=8, validation_data=(x, y), verbose=0)
+    ```
+    """
     replicas = num_replicas_in_sync()
     if replicas > 1:
         loss = ops.multiply(loss, ops.cast(replicas, loss.dtype))
@@ -198,6 +262,27 @@ def input_gradients(fn: Callable[[Any], Any], inputs):
     Args:
         fn: Callable of one tensor argument returning a tensor.
         inputs: The tensor to differentiate with respect to.
+
+    Example:
+
+    The fast gradient sign method: move each input by `epsilon` in the
+    direction that increases the classifier's loss.
+
+    ```python
+    import keras
+    import numpy as np
+    from keras import ops
+    from keras_custom.core import input_gradients
+
+    classifier = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+    loss_fn = keras.losses.SparseCategoricalCrossentropy(
+        from_logits=True, reduction="sum")
+    x = np.random.default_rng(0).normal(size=(8, 4)).astype("float32")
+    y = np.zeros(8, "int32")
+    loss, gradients = input_gradients(lambda x: loss_fn(y, classifier(x)), x)
+    x_adversarial = x + 0.1 * ops.sign(gradients)
+    assert float(loss_fn(y, classifier(x_adversarial))) > float(loss)
+    ```
     """
     inputs = tf.convert_to_tensor(inputs)
     with tf.GradientTape() as tape:

@@ -52,6 +52,42 @@ class ExperienceDataset(DataAdapter):
         model: The model whose policy acts.
         seed: Seed of the environments' first reset and of the dataset's
             own random numbers (sampling, exploration).
+
+    Example:
+
+    Online Q-learning without a replay buffer: each batch is the latest
+    epsilon-greedy transition of every environment.
+
+    ```python
+    import gymnasium as gym
+    import keras
+    import numpy as np
+    from keras_custom import DQN
+    from keras_custom.reinforcement import EpisodeReturn, ExperienceDataset
+
+
+    class OnlineTransitions(ExperienceDataset):
+        def next_batch(self):
+            observations = self.observations
+            greedy = self.model.greedy_actions(observations)
+            explore = self.rng.random(self.num_envs) < 0.1
+            random = self.rng.integers(0, 2, size=self.num_envs)
+            actions = np.where(explore, random, greedy).astype("int64")
+            next_observations, rewards, terminated, _ = self.step(actions)
+            return {"observation": observations, "action": actions,
+                    "reward": rewards, "next_observation": next_observations,
+                    "terminated": terminated}
+
+
+    q_network = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    model = DQN(q_network, target_update_period=10)
+    model.compile()
+    envs = [gym.make("CartPole-v1") for _ in range(8)]
+    transitions = OnlineTransitions(envs, model, seed=0)
+    model.fit(transitions, steps_per_epoch=10, epochs=2, verbose=0,
+              callbacks=[EpisodeReturn(transitions)])
+    print(transitions.environment_steps, transitions.episode_returns[:3])
+    ```
     """
 
     def __init__(self, env, model, seed: int | None = None):

@@ -54,6 +54,51 @@ class SelfSupervisedModel(CustomModel):
             unless given to `compile(optimizer=...)`.
         probe_optimizer: Optimizer of the probe (default Adam).
         **kwargs: Forwarded to `keras.Model` (`name`, ...).
+
+    Example:
+
+    A new method is a subclass with a `representation_loss`; here the
+    projections of the two views are pulled together (without SimSiam's
+    predictor and stop-gradient this can collapse: an illustration only).
+
+    ```python
+    import keras
+    import numpy as np
+    from keras_custom.layers import ProjectionHead
+    from keras_custom.losses import NegativeCosineSimilarity
+    from keras_custom.self_supervised import SelfSupervisedModel
+
+
+    class SiameseCosine(SelfSupervisedModel):
+        _serialized_arguments = ("encoder", "augmenter", "projector")
+
+        def __init__(self, encoder, projector, **kwargs):
+            super().__init__(encoder, **kwargs)
+            self.projector = projector
+            self.similarity = NegativeCosineSimilarity()
+
+        def representation_loss(self, view_1, view_2, training):
+            return self.similarity(self.project(view_1, training),
+                                   self.project(view_2, training))
+
+
+    encoder = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(),
+                                keras.layers.Dense(32, activation="relu")])
+    projector = ProjectionHead(16, hidden_units=32)
+    projector.build((None, 32))
+    model = SiameseCosine(encoder, projector, num_classes=10)
+    model.compile()
+    rng = np.random.default_rng(0)
+    images = rng.uniform(size=(64, 8, 8, 1)).astype("float32")
+    labels = rng.integers(0, 10, size=64)
+    history = model.fit(images, labels, batch_size=32, verbose=0)
+    print(sorted(history.history))  # ['loss', 'probe_accuracy', 'probe_loss']
+    ```
+
+    Reference:
+        The online linear probe as in Chen et al., "A Simple Framework for
+        Contrastive Learning of Visual Representations", ICML 2020
+        (https://arxiv.org/abs/2002.05709), appendix B.6.
     """
 
     #: Constructor arguments that are Keras objects, (de)serialized by config.

@@ -16,7 +16,32 @@ from keras_custom.testing.devices import logical_cpus
 
 
 def assert_weights_close(actual, expected, atol: float = 1e-5, what: str = "weights"):
-    """Asserts two lists of arrays (or variables) are equal to `atol`."""
+    """Asserts two lists of arrays (or variables) are equal to `atol`.
+
+    Args:
+        actual: Arrays, tensors or variables.
+        expected: As many arrays, of the same shapes.
+        atol: Absolute and relative tolerance; 0 asks for equality.
+        what: What is compared, for the error message.
+
+    Example:
+
+    ```python
+    import keras
+    import numpy as np
+    from keras_custom.testing import assert_weights_close
+
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    clone = keras.models.clone_model(model)
+    clone.set_weights(model.get_weights())
+    assert_weights_close(clone.weights, model.get_weights(), atol=0)
+    clone.layers[0].bias.assign(np.ones(2))
+    try:
+        assert_weights_close(clone.weights, model.weights, what="clone")
+    except AssertionError as error:
+        print(error)  # ... clone[1] differ ... (the values that differ)
+    ```
+    """
     actual = [np.asarray(keras.ops.convert_to_numpy(w)) for w in actual]
     expected = [np.asarray(keras.ops.convert_to_numpy(w)) for w in expected]
     assert len(actual) == len(expected), (
@@ -30,7 +55,40 @@ def assert_weights_close(actual, expected, atol: float = 1e-5, what: str = "weig
 
 
 def optimizer_states(model) -> dict:
-    """The variable values of every named optimizer of `model`."""
+    """The variable values of every named optimizer of `model`.
+
+    Returns:
+        A dict from optimizer name (`"optimizer"` for a plain
+        `keras.Model`) to the NumPy values of its variables.
+
+    Example:
+
+    A saved and loaded GAN resumes with both optimizers' states:
+
+    ```python
+    import os
+    import tempfile
+
+    import keras
+    import numpy as np
+    from keras_custom import GAN
+    from keras_custom.testing import assert_weights_close, optimizer_states
+
+    generator = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8)])
+    discriminator = keras.Sequential([keras.Input((8,)), keras.layers.Dense(1)])
+    gan = GAN(generator, discriminator, latent_dim=4, seed=0)
+    gan.compile()
+    gan.fit(np.ones((32, 8), "float32"), batch_size=16, verbose=0)
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "gan.keras")
+        gan.save(path)
+        loaded = keras.models.load_model(path)
+    saved, restored = optimizer_states(gan), optimizer_states(loaded)
+    print(sorted(saved))  # ['d_optimizer', 'g_optimizer']
+    for name in saved:
+        assert_weights_close(restored[name], saved[name], atol=0, what=name)
+    ```
+    """
     optimizers = getattr(model, "optimizers", None)
     if optimizers is None:
         optimizers = {"optimizer": model.optimizer}
@@ -46,6 +104,28 @@ def mirrored_strategy(devices: tuple[str, ...]) -> tf.distribute.MirroredStrateg
 
     Strategies made anew for each model in one process reuse the same
     collective keys, and their all-reduces then collide.
+
+    Args:
+        devices: Names of the devices, a tuple (it is the cache's key).
+
+    Example:
+
+    ```python
+    import keras
+    import numpy as np
+    from keras_custom import CustomModel
+    from keras_custom.testing import logical_cpus, mirrored_strategy
+
+    # Two replicas after `split_cpu(2)` (as in a test session), else one.
+    strategy = mirrored_strategy(tuple(logical_cpus()[:2]))
+    assert mirrored_strategy(tuple(logical_cpus()[:2])) is strategy
+    with strategy.scope():
+        inputs = keras.Input((4,))
+        model = CustomModel(inputs, keras.layers.Dense(1)(inputs),
+                            optimizer="adam", loss="mse")
+        model.compile()
+    model.fit(np.ones((32, 4)), np.ones((32, 1)), batch_size=8, verbose=0)
+    ```
     """
     return tf.distribute.MirroredStrategy(list(devices))
 

@@ -38,5 +38,15 @@ def split_cpu(num_devices: int = 2) -> int:
 
 
 def logical_cpus() -> list[str]:
-    """Names of the logical CPU devices."""
+    """Names of the logical CPU devices.
+
+    Example:
+
+    ```python
+    from keras_custom.testing import logical_cpus, split_cpu
+
+    split_cpu(2)  # no effect once TensorFlow has started
+    devices = logical_cpus()  # ['/device:CPU:0', '/device:CPU:1'] after a split
+    ```
+    """
     return [device.name for device in tf.config.list_logical_devices("CPU")]
