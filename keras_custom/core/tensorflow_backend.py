@@ -322,11 +322,24 @@ def one_step_function(model, step_function, keras_function):
     between `fit()` on a `tf.data.Dataset` and a hand-written `tf.function`
     loop over it. Here the next batch is read and the step run in one
     `tf.function`; the end of the data surfaces as Keras expects
-    (`OutOfRangeError`). Other cases keep `keras_function`.
+    (`OutOfRangeError`).
+
+    Other cases keep `keras_function`, except `steps_per_execution > 1`
+    under `MultiWorkerMirroredStrategy`, where Keras's multi-step function
+    reduces the logs in a way that fails across workers: that gets a clear
+    error.
     """
+    strategy = model.distribute_strategy
+    if model.steps_per_execution != 1 and is_multi_worker(strategy):
+        raise ValueError(
+            f"Model '{model.name}': `steps_per_execution="
+            f"{model.steps_per_execution}` is not supported under "
+            "`MultiWorkerMirroredStrategy` (Keras's multi-step function "
+            "fails across workers, keras-team/keras#20585). Compile with "
+            "`steps_per_execution=1`."
+        )
     if model.steps_per_execution != 1 or model.run_eagerly:
         return keras_function
-    strategy = model.distribute_strategy
 
     def one_step_on_data(data):
         outputs = strategy.run(step_function, args=(data,))
