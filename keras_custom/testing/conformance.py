@@ -475,7 +475,7 @@ class ConformanceTests:
         with tensorflow_backend.op_determinism():
             for _ in range(2):
                 model = self._seeded_model()
-                self._fit(model, epochs=2)
+                self._fit(model)
                 runs.append(model.get_weights())
         for index, (a, b) in enumerate(zip(*runs, strict=True)):
             np.testing.assert_array_equal(a, b, err_msg=f"weights[{index}] differ")
