@@ -598,6 +598,60 @@ def _paired(by_key: dict, form: str, baseline: str, rounds: int) -> dict[str, An
     }
 
 
+def form_summary(
+    model: str, form, own: list, to_loop: dict, by_key: dict, loop_key: str
+) -> dict[str, Any]:
+    """The medians of one form's runs and its ratios to the loop's."""
+    return {
+        "model": model,
+        "form": form.name,
+        "description": form.description,
+        "kind": form.kind,
+        "steps_per_execution": (
+            None if form.kind == "loop" else form.steps_per_execution
+        ),
+        "ratio_median": to_loop["median"],
+        "ratio_min": to_loop["min"],
+        "ratio_max": to_loop["max"],
+        "ratios": to_loop["ratios"],
+        "cpu_ratio_median": to_loop["cpu_median"],
+        "cpu_ratios": to_loop["cpu_ratios"],
+        "ms_per_step_median": statistics.median(run.ms_per_step for run in own),
+        "cpu_ms_per_step_median": statistics.median(
+            1000.0 * run.cpu_seconds / run.steps for run in own
+        ),
+        "setup_seconds_median": statistics.median(run.setup_seconds for run in own),
+        "fixed_ms_median": _median_or_none(
+            run.fixed_seconds and 1000.0 * run.fixed_seconds for run in own
+        ),
+        "steady_ms_per_step_median": _median_or_none(
+            run.steady_ms_per_step for run in own
+        ),
+        "steady_ratio_median": _median_or_none(
+            run.epoch_seconds
+            and run.epoch_seconds / by_key[(loop_key, run.round)].epoch_seconds
+            for run in own
+        ),
+        "final_losses_median": {
+            name: statistics.median(run.final_losses[name] for run in own)
+            for name in sorted(own[0].final_losses)
+        },
+    }
+
+
+def environment(load_before, load_after) -> dict[str, Any]:
+    """Versions, CPU count and load averages, for a benchmark's JSON."""
+    return {
+        "keras": keras.__version__,
+        "tensorflow": tf.__version__,
+        "keras_custom": keras_custom.__version__,
+        "python": platform.python_version(),
+        "cpu_count": os.cpu_count(),
+        "load_average_before": list(load_before),
+        "load_average_after": list(load_after),
+    }
+
+
 def summarize(
     runs: list[Run], models: list[str], rounds: int, reference: bool
 ) -> dict[str, Any]:
@@ -610,47 +664,9 @@ def summarize(
         for form in model_forms:
             own = [by_key[(form.key, r)] for r in range(rounds)]
             to_loop = _paired(by_key, form.key, loop.key, rounds)
-            names = sorted(own[0].final_losses)
             forms.append(
                 {
-                    "model": model,
-                    "form": form.name,
-                    "description": form.description,
-                    "kind": form.kind,
-                    "steps_per_execution": (
-                        None if form.kind == "loop" else form.steps_per_execution
-                    ),
-                    "ratio_median": to_loop["median"],
-                    "ratio_min": to_loop["min"],
-                    "ratio_max": to_loop["max"],
-                    "ratios": to_loop["ratios"],
-                    "cpu_ratio_median": to_loop["cpu_median"],
-                    "cpu_ratios": to_loop["cpu_ratios"],
-                    "ms_per_step_median": statistics.median(
-                        run.ms_per_step for run in own
-                    ),
-                    "cpu_ms_per_step_median": statistics.median(
-                        1000.0 * run.cpu_seconds / run.steps for run in own
-                    ),
-                    "setup_seconds_median": statistics.median(
-                        run.setup_seconds for run in own
-                    ),
-                    "fixed_ms_median": _median_or_none(
-                        run.fixed_seconds and 1000.0 * run.fixed_seconds for run in own
-                    ),
-                    "steady_ms_per_step_median": _median_or_none(
-                        run.steady_ms_per_step for run in own
-                    ),
-                    "steady_ratio_median": _median_or_none(
-                        run.epoch_seconds
-                        and run.epoch_seconds
-                        / by_key[(loop.key, run.round)].epoch_seconds
-                        for run in own
-                    ),
-                    "final_losses_median": {
-                        name: statistics.median(run.final_losses[name] for run in own)
-                        for name in names
-                    },
+                    **form_summary(model, form, own, to_loop, by_key, loop.key),
                     "meets_target": (
                         to_loop["median"] <= TARGET_RATIO
                         if form.name == "fit"
@@ -870,15 +886,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "speedup_steps_per_execution": SPEEDUP_SPE,
             "target_ratio": TARGET_RATIO,
         },
-        "environment": {
-            "keras": keras.__version__,
-            "tensorflow": tf.__version__,
-            "keras_custom": keras_custom.__version__,
-            "python": platform.python_version(),
-            "cpu_count": os.cpu_count(),
-            "load_average_before": list(load_before),
-            "load_average_after": list(load_after),
-        },
+        "environment": environment(load_before, load_after),
         "total_seconds": total_seconds,
         "summary": summary,
         "runs": [

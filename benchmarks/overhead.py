@@ -57,9 +57,13 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-import keras_custom
-from keras_custom import CustomModel
-from keras_custom.datasets import digits
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import generative  # noqa: E402  (the sibling benchmark: shared helpers)
+
+import keras_custom  # noqa: E402
+from keras_custom import CustomModel  # noqa: E402
+from keras_custom.datasets import digits  # noqa: E402
 
 TARGET_RATIO = 1.03
 SEED = 1234
@@ -432,15 +436,7 @@ def main(argv: list[str] | None = None) -> int:
                 "steps_per_epoch": steps_per_epoch,
                 "target_ratio": TARGET_RATIO,
             },
-            "environment": {
-                "keras": keras.__version__,
-                "tensorflow": tf.__version__,
-                "keras_custom": keras_custom.__version__,
-                "python": platform.python_version(),
-                "cpu_count": os.cpu_count(),
-                "load_average_before": list(load_before),
-                "load_average_after": list(load_after),
-            },
+            "environment": generative.environment(load_before, load_after),
             "total_seconds": total_seconds,
             "summary": summary,
             "runs": [

@@ -103,7 +103,6 @@ import argparse
 import gc
 import json
 import platform
-import statistics
 import sys
 import time
 from collections.abc import Callable
@@ -112,6 +111,7 @@ from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import generative
 import keras
 import numpy as np
 import tensorflow as tf
@@ -120,7 +120,6 @@ from generative import (
     TARGET_RATIO,
     Form,
     Run,
-    _median_or_none,
     _paired,
     format_tables,
     make_dataset,
@@ -612,47 +611,11 @@ def summarize(
         for form in model_forms:
             own = [by_key[(form.key, r)] for r in range(rounds)]
             to_loop = _paired(by_key, form.key, loop.key, rounds)
-            names = sorted(own[0].final_losses)
             forms.append(
                 {
-                    "model": model,
-                    "form": form.name,
-                    "description": form.description,
-                    "kind": form.kind,
-                    "steps_per_execution": (
-                        None if form.kind == "loop" else form.steps_per_execution
+                    **generative.form_summary(
+                        model, form, own, to_loop, by_key, loop.key
                     ),
-                    "ratio_median": to_loop["median"],
-                    "ratio_min": to_loop["min"],
-                    "ratio_max": to_loop["max"],
-                    "ratios": to_loop["ratios"],
-                    "cpu_ratio_median": to_loop["cpu_median"],
-                    "cpu_ratios": to_loop["cpu_ratios"],
-                    "ms_per_step_median": statistics.median(
-                        run.ms_per_step for run in own
-                    ),
-                    "cpu_ms_per_step_median": statistics.median(
-                        1000.0 * run.cpu_seconds / run.steps for run in own
-                    ),
-                    "setup_seconds_median": statistics.median(
-                        run.setup_seconds for run in own
-                    ),
-                    "fixed_ms_median": _median_or_none(
-                        run.fixed_seconds and 1000.0 * run.fixed_seconds for run in own
-                    ),
-                    "steady_ms_per_step_median": _median_or_none(
-                        run.steady_ms_per_step for run in own
-                    ),
-                    "steady_ratio_median": _median_or_none(
-                        run.epoch_seconds
-                        and run.epoch_seconds
-                        / by_key[(loop.key, run.round)].epoch_seconds
-                        for run in own
-                    ),
-                    "final_losses_median": {
-                        name: statistics.median(run.final_losses[name] for run in own)
-                        for name in names
-                    },
                     "meets_target": (
                         to_loop["median"] <= TARGET_RATIO
                         if form.name == "fit"
@@ -749,18 +712,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def _environment(load_before, load_after) -> dict[str, Any]:
-    return {
-        "keras": keras.__version__,
-        "tensorflow": tf.__version__,
-        "keras_custom": keras_custom.__version__,
-        "python": platform.python_version(),
-        "cpu_count": os.cpu_count(),
-        "load_average_before": list(load_before),
-        "load_average_after": list(load_after),
-    }
-
-
 def _write_json(path: str | None, result: dict) -> None:
     if path:
         with open(path, "w", encoding="utf-8") as file:
@@ -823,7 +774,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 "models": args.models,
                 "check_steps": CHECK_STEPS,
             },
-            "environment": _environment(load_before, os.getloadavg()),
+            "environment": generative.environment(load_before, os.getloadavg()),
             "check": check,
         }
         _write_json(args.json, result)
@@ -893,7 +844,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "target_ratio": TARGET_RATIO,
             "ema_decay": EMA_DECAY,
         },
-        "environment": _environment(load_before, load_after),
+        "environment": generative.environment(load_before, load_after),
         "total_seconds": total_seconds,
         "summary": summary,
         "runs": [

@@ -1,0 +1,1005 @@
+"""The other models' `fit()` against hand-written `tf.function` loops.
+
+`generative.py` covers `GAN` and `VAE`, `self_supervised.py` the four
+self-supervised models. This script does the same for the rest of
+keras_custom: `WGANGP`, `ConditionalGAN`, `Distiller`, `FixMatch`,
+`MeanTeacher`, `SharpnessAwareModel`, `AdversarialModel`, `DQN` and
+`ActorCritic`. Each model is trained in three forms on the same networks,
+the same initial weights and the same `tf.data.Dataset` of batches:
+
+- ``loop``: a ``@tf.function`` train step written by hand with
+  ``tf.GradientTape`` and ``apply_gradients``, doing the model's mathematics
+  (read from its source in ``keras_custom/``), with a ``keras.metrics.Mean``
+  per logged value, called once per batch. This is the baseline.
+- ``fit``: the keras_custom model, ``compile()``, ``fit(dataset)``.
+- ``fit_spe16``: the same with ``compile(steps_per_execution=16)``.
+
+The data are the bundled 8x8 digits (flattened, divided by 16, tiled to
+``--samples`` rows) for the image models; DQN and ActorCritic train on
+fixed random transition batches (a ``tf.data.Dataset`` of dict batches,
+CartPole-shaped: 4 observations, 2 actions), so the update step is timed,
+not the environment.
+
+As in ``self_supervised.py``, each form is built, compiled and warmed up
+(tracing) once; then the forms are timed in alternating rounds in one
+process (the order reversed every other round), each run timing a call of
+one epoch and a call of ``--epochs`` epochs with ``time.perf_counter`` and
+``time.process_time``. The tables are ``generative.py``'s: the median
+per-round ratio of time per step to the loop's, wall clock and CPU, and the
+speed-up of ``steps_per_execution=16``. The random draws of the loop
+(``tf.random``) and of the models (their ``SeedGenerator``) differ, so the
+final losses agree only roughly. ``main()`` returns the results as a dict
+(what ``--json`` writes), in the layout of ``generative.py``'s.
+
+Usage::
+
+    .venv/bin/python benchmarks/fit_vs_loop.py [--rounds 7] [--epochs 6]
+        [--batch-size 64] [--samples 4096] [--models wgan_gp,dqn,...]
+        [--json results.json]
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import argparse
+import gc
+import json
+import platform
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import generative  # noqa: E402  (the sibling benchmark: shared helpers)
+from generative import Run, _paired, format_tables  # noqa: E402
+
+import keras_custom  # noqa: E402
+from keras_custom.datasets import digits  # noqa: E402
+
+SEED = 1234
+PIXELS = 64
+CLASSES = 10
+HIDDEN = 128
+LATENT = 32
+SPEEDUP_SPE = generative.SPEEDUP_SPE
+TARGET_RATIO = generative.TARGET_RATIO
+MODELS = (
+    "wgan_gp",
+    "conditional_gan",
+    "distiller",
+    "fixmatch",
+    "mean_teacher",
+    "sam",
+    "adversarial",
+    "dqn",
+    "actor_critic",
+)
+LIBRARY_NAMES = {
+    "wgan_gp": "WGANGP",
+    "conditional_gan": "ConditionalGAN",
+    "distiller": "Distiller",
+    "fixmatch": "FixMatch",
+    "mean_teacher": "MeanTeacher",
+    "sam": "SharpnessAwareModel",
+    "adversarial": "AdversarialModel",
+    "dqn": "DQN",
+    "actor_critic": "ActorCritic",
+}
+
+# Model settings (the library's defaults unless noted).
+CRITIC_STEPS = 5
+GP_WEIGHT = 10.0
+TEMPERATURE = 3.0
+ALPHA = 0.1
+THRESHOLD = 0.95
+UNLABELED_RATIO = 2
+EMA_DECAY = 0.99
+RHO = 0.05
+EPSILON = 0.1
+ADVERSARIAL_WEIGHT = 0.5
+OBSERVATIONS = 4
+ACTIONS = 2
+DQN_BATCH = 256
+A2C_BATCH = 128
+GAMMA = 0.99
+TAU = 0.005
+VALUE_WEIGHT = 0.5
+ENTROPY_WEIGHT = 0.01
+
+
+# ----------------------------------------------------------------------
+# Data
+# ----------------------------------------------------------------------
+
+
+def load_digits(samples: int) -> tuple[np.ndarray, np.ndarray]:
+    """The digits training split, flattened, /16, tiled to `samples` rows."""
+    (x_train, y_train), _ = digits.load_data()
+    x = x_train.reshape(len(x_train), -1).astype("float32") / 16.0
+    repeats = -(-samples // len(x))
+    return np.tile(x, (repeats, 1))[:samples], np.tile(y_train, repeats)[:samples]
+
+
+def whole_batches(samples: int, batch_size: int) -> int:
+    return max(batch_size, samples - samples % batch_size)
+
+
+def make_dataset(model: str, samples: int, batch_size: int) -> tf.data.Dataset:
+    """The batches of `model`, shared by the loop and `fit()`.
+
+    Image models: the digits shuffled every epoch, then batched. The
+    semi-supervised models zip labeled batches with unlabeled batches
+    `UNLABELED_RATIO` times larger into `((x_labeled, x_unlabeled), y)`.
+    DQN and ActorCritic: fixed transition batches, not shuffled.
+    """
+    rng = np.random.default_rng(SEED)
+    if model in ("dqn", "actor_critic"):
+        size = DQN_BATCH if model == "dqn" else A2C_BATCH
+        count = (samples // batch_size) * size
+        observations = rng.normal(size=(count, OBSERVATIONS)).astype("float32")
+        actions = rng.integers(0, ACTIONS, size=count).astype("int32")
+        if model == "dqn":
+            transitions = {
+                "observation": observations,
+                "action": actions,
+                "reward": np.ones(count, "float32"),
+                "next_observation": rng.normal(size=(count, OBSERVATIONS)).astype(
+                    "float32"
+                ),
+                "terminated": rng.random(count) < 0.05,
+            }
+        else:
+            transitions = {
+                "observation": observations,
+                "action": actions,
+                "advantage": rng.normal(size=count).astype("float32"),
+                "return": rng.normal(size=count).astype("float32"),
+            }
+        return tf.data.Dataset.from_tensor_slices(transitions).batch(size)
+    samples = whole_batches(samples, batch_size)
+    x, y = load_digits(samples)
+    if model in ("fixmatch", "mean_teacher"):
+        unlabeled_size = UNLABELED_RATIO * batch_size
+        x_unlabeled, _ = load_digits(samples * UNLABELED_RATIO)
+        labeled = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(len(x))
+        unlabeled = tf.data.Dataset.from_tensor_slices(x_unlabeled[::-1].copy())
+        unlabeled = unlabeled.shuffle(len(x_unlabeled))
+        return tf.data.Dataset.zip(
+            labeled.batch(batch_size), unlabeled.batch(unlabeled_size)
+        ).map(lambda labeled, x_u: ((labeled[0], x_u), labeled[1]))
+    if model == "wgan_gp":
+        return tf.data.Dataset.from_tensor_slices(x).shuffle(len(x)).batch(batch_size)
+    dataset = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(len(x))
+    return dataset.batch(batch_size)
+
+
+# ----------------------------------------------------------------------
+# Networks
+# ----------------------------------------------------------------------
+
+
+def mlp(inputs: int, hidden: list[int], outputs: int, activation="relu", last=None):
+    layers = [keras.Input((inputs,))]
+    layers += [keras.layers.Dense(units, activation=activation) for units in hidden]
+    layers.append(keras.layers.Dense(outputs, activation=last))
+    return keras.Sequential(layers)
+
+
+def conditioned(size: int, outputs: int, activation=None) -> keras.Model:
+    """`[features, labels] -> outputs`: one-hot labels concatenated."""
+    features = keras.Input((size,))
+    labels = keras.Input((), dtype="int32")
+    onehot = keras.layers.CategoryEncoding(CLASSES, output_mode="one_hot")(labels)
+    hidden = keras.layers.Dense(HIDDEN, activation="relu")(
+        keras.layers.Concatenate()([features, onehot])
+    )
+    out = keras.layers.Dense(outputs, activation=activation)(hidden)
+    return keras.Model([features, labels], out)
+
+
+def build_networks(model: str) -> list[keras.Model]:
+    """Fresh networks of `model` (random weights)."""
+    if model == "wgan_gp":
+        return [mlp(LATENT, [HIDDEN], PIXELS, last="sigmoid"), mlp(PIXELS, [HIDDEN], 1)]
+    if model == "conditional_gan":
+        return [conditioned(LATENT, PIXELS, "sigmoid"), conditioned(PIXELS, 1)]
+    if model == "distiller":
+        # teacher, student
+        return [mlp(PIXELS, [256], CLASSES), mlp(PIXELS, [32], CLASSES)]
+    if model in ("fixmatch", "mean_teacher"):
+        return [mlp(PIXELS, [HIDDEN], CLASSES)]
+    if model in ("sam", "adversarial"):
+        return [mlp(PIXELS, [256, 256], CLASSES)]
+    if model == "dqn":
+        return [mlp(OBSERVATIONS, [256, 256], ACTIONS)]
+    # actor_critic: policy, value
+    return [
+        mlp(OBSERVATIONS, [64, 64], ACTIONS, activation="tanh"),
+        mlp(OBSERVATIONS, [64, 64], 1, activation="tanh"),
+    ]
+
+
+def initial_weights(models) -> dict[str, list[list[np.ndarray]]]:
+    """The initial weights of every network of each model, made once."""
+    keras.utils.set_random_seed(SEED)
+    weights = {
+        model: [network.get_weights() for network in build_networks(model)]
+        for model in models
+    }
+    keras.backend.clear_session()
+    return weights
+
+
+def fresh_networks(model: str, weights: dict) -> list[keras.Model]:
+    networks = build_networks(model)
+    for network, values in zip(networks, weights[model], strict=True):
+        network.set_weights(values)
+    return networks
+
+
+def wgan_adam() -> keras.optimizers.Optimizer:
+    return keras.optimizers.Adam(learning_rate=1e-4, beta_1=0.0, beta_2=0.9)
+
+
+def dcgan_adam() -> keras.optimizers.Optimizer:
+    return keras.optimizers.Adam(learning_rate=2e-4, beta_1=0.5)
+
+
+def rl_adam(model: str) -> keras.optimizers.Optimizer:
+    """The CartPole recipes' optimizers."""
+    clipnorm = 10.0 if model == "dqn" else 0.5
+    return keras.optimizers.Adam(learning_rate=1e-3, global_clipnorm=clipnorm)
+
+
+def frozen_copy(network: keras.Model) -> keras.Model:
+    """A clone with the same weights, for a moving-average target/teacher."""
+    copy = keras.models.clone_model(network)
+    copy.set_weights(network.get_weights())
+    copy.trainable = False
+    return copy
+
+
+# ----------------------------------------------------------------------
+# The baselines: hand-written tf.function loops
+# ----------------------------------------------------------------------
+
+sparse_ce = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+binary_ce = keras.losses.BinaryCrossentropy(from_logits=True)
+
+
+def apply(optimizer, tape, loss, variables) -> None:
+    gradients = tape.gradient(loss, variables)
+    optimizer.apply_gradients(zip(gradients, variables, strict=True))
+
+
+def accuracy(y, logits):
+    predictions = tf.argmax(logits, axis=-1, output_type=tf.int32)
+    return tf.reduce_mean(
+        tf.cast(tf.equal(tf.cast(y, tf.int32), predictions), "float32")
+    )
+
+
+def moving_average(targets, sources, decay: float) -> None:
+    for target, source in zip(targets, sources, strict=True):
+        target.assign(decay * target + (1.0 - decay) * source)
+
+
+class Loop:
+    """A hand-written loop: networks, optimizers, `Mean` trackers, a step."""
+
+    names: tuple[str, ...] = ()
+
+    def __init__(self, networks: list[keras.Model]):
+        self.networks = networks
+        self.trackers = [keras.metrics.Mean(name=name) for name in self.names]
+        self.setup()
+        self.train_step = tf.function(self.step)
+
+    def setup(self) -> None:
+        self.optimizer = keras.optimizers.Adam()
+
+    def record(self, *values) -> None:
+        for tracker, value in zip(self.trackers, values, strict=True):
+            tracker.update_state(value)
+
+    def step(self, batch) -> None:
+        raise NotImplementedError
+
+
+class WganGpLoop(Loop):
+    """Gulrajani et al.'s algorithm 1, in the order of `WGANGP.train_step`."""
+
+    names = ("d_loss", "g_loss", "gradient_penalty")
+
+    def setup(self):
+        self.d_optimizer, self.g_optimizer = wgan_adam(), wgan_adam()
+
+    def step(self, real):
+        generator, critic = self.networks
+        batch_size = tf.shape(real)[0]
+        d_losses, penalties = [], []
+        for _ in range(CRITIC_STEPS):
+            fake = generator(tf.random.normal([batch_size, LATENT]), training=True)
+            with tf.GradientTape() as tape:
+                real_scores = critic(real, training=True)
+                fake_scores = critic(fake, training=True)
+                alpha = tf.random.uniform([batch_size, 1])
+                interpolates = real + alpha * (fake - real)
+                with tf.GradientTape() as inner:
+                    inner.watch(interpolates)
+                    scores = critic(interpolates, training=True)
+                gradients = inner.gradient(scores, interpolates)
+                norms = tf.sqrt(tf.reduce_sum(tf.square(gradients), axis=1) + 1e-12)
+                penalty = tf.reduce_mean(tf.square(norms - 1.0))
+                d_loss = (
+                    tf.reduce_mean(fake_scores)
+                    - tf.reduce_mean(real_scores)
+                    + GP_WEIGHT * penalty
+                )
+            apply(self.d_optimizer, tape, d_loss, critic.trainable_variables)
+            d_losses.append(d_loss)
+            penalties.append(penalty)
+        latents = tf.random.normal([batch_size, LATENT])
+        with tf.GradientTape() as tape:
+            g_loss = -tf.reduce_mean(
+                critic(generator(latents, training=True), training=True)
+            )
+        apply(self.g_optimizer, tape, g_loss, generator.trainable_variables)
+        self.record(
+            tf.reduce_mean(tf.stack(d_losses)),
+            g_loss,
+            tf.reduce_mean(tf.stack(penalties)),
+        )
+
+
+class ConditionalGanLoop(Loop):
+    """The DCGAN tutorial's step with labels given to both networks."""
+
+    names = ("d_loss", "g_loss")
+
+    def setup(self):
+        self.d_optimizer, self.g_optimizer = dcgan_adam(), dcgan_adam()
+
+    def step(self, batch):
+        generator, discriminator = self.networks
+        real, labels = batch
+        labels = tf.reshape(tf.cast(labels, tf.int32), (-1,))
+        batch_size = tf.shape(real)[0]
+        fake = generator(
+            [tf.random.normal([batch_size, LATENT]), labels], training=True
+        )
+        with tf.GradientTape() as tape:
+            d_loss = generative.discriminator_loss(
+                discriminator([real, labels], training=True),
+                discriminator([fake, labels], training=True),
+            )
+        apply(self.d_optimizer, tape, d_loss, discriminator.trainable_variables)
+        latents = tf.random.normal([batch_size, LATENT])
+        with tf.GradientTape() as tape:
+            fake = generator([latents, labels], training=True)
+            g_loss = generative.generator_loss(
+                discriminator([fake, labels], training=True)
+            )
+        apply(self.g_optimizer, tape, g_loss, generator.trainable_variables)
+        self.record(d_loss, g_loss)
+
+
+class DistillerLoop(Loop):
+    """Hinton et al.: labels plus the teacher's softmax at a temperature."""
+
+    names = ("loss", "student_loss", "distillation_loss")
+
+    def setup(self):
+        super().setup()
+        self.kl = keras.losses.KLDivergence()
+
+    def step(self, batch):
+        teacher, student = self.networks
+        x, y = batch
+        with tf.GradientTape() as tape:
+            student_logits = student(x, training=True)
+            teacher_logits = tf.stop_gradient(teacher(x, training=False))
+            student_loss = sparse_ce(y, student_logits)
+            distillation_loss = self.kl(
+                tf.nn.softmax(teacher_logits / TEMPERATURE),
+                tf.nn.softmax(student_logits / TEMPERATURE),
+            ) * (TEMPERATURE**2)
+            loss = ALPHA * student_loss + (1.0 - ALPHA) * distillation_loss
+        apply(self.optimizer, tape, loss, student.trainable_variables)
+        self.record(loss, student_loss, distillation_loss)
+
+
+def weak_augmenter() -> keras.layers.Layer:
+    return keras.layers.GaussianNoise(0.05)
+
+
+def strong_augmenter() -> keras.layers.Layer:
+    return keras.layers.GaussianNoise(0.3)
+
+
+class FixMatchLoop(Loop):
+    """Sohn et al.: confident weak-view predictions label the strong view."""
+
+    names = ("loss", "supervised_loss", "unsupervised_loss", "mask_rate")
+
+    def setup(self):
+        super().setup()
+        self.weak, self.strong = weak_augmenter(), strong_augmenter()
+
+    def step(self, batch):
+        (model,) = self.networks
+        (x_labeled, x_unlabeled), y = batch
+        count, unlabeled = tf.shape(x_labeled)[0], tf.shape(x_unlabeled)[0]
+        with tf.GradientTape() as tape:
+            inputs = tf.concat(
+                [
+                    self.weak(x_labeled, training=True),
+                    self.weak(x_unlabeled, training=True),
+                    self.strong(x_unlabeled, training=True),
+                ],
+                axis=0,
+            )
+            outputs = model(inputs, training=True)
+            supervised_loss = sparse_ce(y, outputs[:count])
+            probabilities = tf.nn.softmax(
+                tf.stop_gradient(outputs[count : count + unlabeled])
+            )
+            mask = tf.cast(
+                tf.reduce_max(probabilities, axis=-1) >= THRESHOLD, "float32"
+            )
+            unsupervised_loss = sparse_ce(
+                tf.argmax(probabilities, axis=-1),
+                outputs[count + unlabeled :],
+                sample_weight=mask,
+            )
+            loss = supervised_loss + unsupervised_loss
+        apply(self.optimizer, tape, loss, model.trainable_variables)
+        self.record(loss, supervised_loss, unsupervised_loss, tf.reduce_mean(mask))
+
+
+class MeanTeacherLoop(Loop):
+    """Tarvainen and Valpola: consistency with a moving-average teacher."""
+
+    names = ("loss", "supervised_loss", "consistency_loss")
+
+    def setup(self):
+        super().setup()
+        self.noise = keras.layers.GaussianNoise(0.1)
+        self.mse = keras.losses.MeanSquaredError()
+        self.teacher = frozen_copy(self.networks[0])
+
+    def noisy(self, x_labeled, x_unlabeled):
+        return tf.concat(
+            [
+                self.noise(x_labeled, training=True),
+                self.noise(x_unlabeled, training=True),
+            ],
+            axis=0,
+        )
+
+    def step(self, batch):
+        (student,) = self.networks
+        (x_labeled, x_unlabeled), y = batch
+        with tf.GradientTape() as tape:
+            teacher_logits = tf.stop_gradient(
+                self.teacher(self.noisy(x_labeled, x_unlabeled), training=True)
+            )
+            student_logits = student(self.noisy(x_labeled, x_unlabeled), training=True)
+            supervised_loss = sparse_ce(y, student_logits[: tf.shape(x_labeled)[0]])
+            consistency_loss = self.mse(
+                tf.nn.softmax(teacher_logits), tf.nn.softmax(student_logits)
+            )
+            loss = supervised_loss + consistency_loss
+        apply(self.optimizer, tape, loss, student.trainable_variables)
+        moving_average(self.teacher.weights, student.weights, EMA_DECAY)
+        self.record(loss, supervised_loss, consistency_loss)
+
+
+class SamLoop(Loop):
+    """Foret et al.: the gradient at the worst point of a `rho` ball."""
+
+    names = ("loss",)
+
+    def step(self, batch):
+        (model,) = self.networks
+        x, y = batch
+        variables = model.trainable_variables
+        with tf.GradientTape() as tape:
+            loss = sparse_ce(y, model(x, training=True))
+        gradients = tape.gradient(loss, variables)
+        norm = tf.sqrt(tf.add_n([tf.reduce_sum(tf.square(g)) for g in gradients]))
+        scale = tf.where(tf.math.is_finite(norm), RHO / (norm + 1e-12), 0.0)
+        perturbations = [scale * g for g in gradients]
+        for variable, perturbation in zip(variables, perturbations, strict=True):
+            variable.assign_add(perturbation)
+        with tf.GradientTape() as tape:
+            perturbed_loss = sparse_ce(y, model(x, training=True))
+        gradients = tape.gradient(perturbed_loss, variables)
+        for variable, perturbation in zip(variables, perturbations, strict=True):
+            variable.assign_sub(perturbation)
+        self.optimizer.apply_gradients(zip(gradients, variables, strict=True))
+        self.record(loss)
+
+
+class AdversarialLoop(Loop):
+    """Goodfellow et al.: FGSM examples, clean and adversarial loss mixed."""
+
+    names = (
+        "loss",
+        "clean_loss",
+        "adversarial_loss",
+        "clean_accuracy",
+        "adversarial_accuracy",
+    )
+
+    def step(self, batch):
+        (model,) = self.networks
+        x, y = batch
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            attack_loss = sparse_ce(y, model(x, training=False))
+        gradient = tape.gradient(attack_loss, x)
+        x_adv = x + EPSILON * tf.sign(gradient)
+        x_adv = tf.clip_by_value(x_adv, x - EPSILON, x + EPSILON)
+        x_adv = tf.stop_gradient(tf.clip_by_value(x_adv, 0.0, 1.0))
+        with tf.GradientTape() as tape:
+            clean_logits = model(x, training=True)
+            adversarial_logits = model(x_adv, training=True)
+            clean_loss = sparse_ce(y, clean_logits)
+            adversarial_loss = sparse_ce(y, adversarial_logits)
+            loss = (
+                1.0 - ADVERSARIAL_WEIGHT
+            ) * clean_loss + ADVERSARIAL_WEIGHT * adversarial_loss
+        apply(self.optimizer, tape, loss, model.trainable_variables)
+        self.record(
+            loss,
+            clean_loss,
+            adversarial_loss,
+            accuracy(y, clean_logits),
+            accuracy(y, adversarial_logits),
+        )
+
+
+class DqnLoop(Loop):
+    """Double DQN with a soft target update after every step (the recipe's)."""
+
+    names = ("loss", "q_mean")
+
+    def setup(self):
+        self.optimizer = rl_adam("dqn")
+        self.huber = keras.losses.Huber(delta=1.0)
+        self.target = frozen_copy(self.networks[0])
+
+    def step(self, batch):
+        (q_network,) = self.networks
+        with tf.GradientTape() as tape:
+            q_values = q_network(batch["observation"], training=True)
+            actions = tf.cast(batch["action"], tf.int32)
+            q_taken = tf.reduce_sum(q_values * tf.one_hot(actions, ACTIONS), axis=-1)
+            next_observations = batch["next_observation"]
+            next_target_q = self.target(next_observations)
+            next_actions = tf.argmax(
+                tf.stop_gradient(q_network(next_observations, training=True)), axis=-1
+            )
+            next_q = tf.reduce_sum(
+                next_target_q * tf.one_hot(next_actions, ACTIONS), axis=-1
+            )
+            continues = 1.0 - tf.cast(batch["terminated"], "float32")
+            targets = tf.stop_gradient(batch["reward"] + GAMMA * continues * next_q)
+            loss = self.huber(targets[:, None], q_taken[:, None])
+        apply(self.optimizer, tape, loss, q_network.trainable_variables)
+        moving_average(self.target.weights, q_network.weights, 1.0 - TAU)
+        self.record(loss, tf.reduce_mean(q_taken))
+
+
+class ActorCriticLoop(Loop):
+    """A2C: policy gradient on advantages, value regression, entropy bonus."""
+
+    names = ("loss", "policy_loss", "value_loss", "entropy")
+
+    def setup(self):
+        self.optimizer = rl_adam("actor_critic")
+        self.mse = keras.losses.MeanSquaredError()
+
+    def step(self, batch):
+        policy, value = self.networks
+        variables = policy.trainable_variables + value.trainable_variables
+        actions = tf.cast(batch["action"], tf.int32)
+        with tf.GradientTape() as tape:
+            observations = batch["observation"]
+            logits = policy(observations, training=True)
+            values = tf.reshape(value(observations, training=True), (-1,))
+            log_probabilities = tf.nn.log_softmax(logits, axis=-1)
+            taken = tf.reduce_sum(
+                log_probabilities * tf.one_hot(actions, ACTIONS), axis=-1
+            )
+            policy_loss = -tf.reduce_mean(taken * batch["advantage"])
+            value_loss = self.mse(batch["return"][:, None], values[:, None])
+            entropy = -tf.reduce_mean(
+                tf.reduce_sum(tf.exp(log_probabilities) * log_probabilities, -1)
+            )
+            loss = policy_loss + VALUE_WEIGHT * value_loss - ENTROPY_WEIGHT * entropy
+        apply(self.optimizer, tape, loss, variables)
+        self.record(loss, policy_loss, value_loss, entropy)
+
+
+LOOPS: dict[str, type[Loop]] = {
+    "wgan_gp": WganGpLoop,
+    "conditional_gan": ConditionalGanLoop,
+    "distiller": DistillerLoop,
+    "fixmatch": FixMatchLoop,
+    "mean_teacher": MeanTeacherLoop,
+    "sam": SamLoop,
+    "adversarial": AdversarialLoop,
+    "dqn": DqnLoop,
+    "actor_critic": ActorCriticLoop,
+}
+
+
+def train_loop(loop: Loop, dataset: tf.data.Dataset, epochs: int) -> dict[str, float]:
+    """The tutorials' outer loop; returns the last epoch's mean logs."""
+    logs: dict[str, float] = {}
+    for _ in range(epochs):
+        for tracker in loop.trackers:
+            tracker.reset_state()
+        for batch in dataset:
+            loop.train_step(batch)
+        logs = {tracker.name: float(tracker.result()) for tracker in loop.trackers}
+    return logs
+
+
+# ----------------------------------------------------------------------
+# The contenders: keras_custom models trained by fit()
+# ----------------------------------------------------------------------
+
+
+def library_model(model: str, networks: list[keras.Model]) -> keras.Model:
+    """The keras_custom model of `model` on `networks`, not compiled."""
+    kc = keras_custom
+    if model == "wgan_gp":
+        return kc.WGANGP(
+            *networks,
+            latent_dim=LATENT,
+            d_optimizer=wgan_adam(),
+            g_optimizer=wgan_adam(),
+            critic_steps=CRITIC_STEPS,
+            gp_weight=GP_WEIGHT,
+        )
+    if model == "conditional_gan":
+        return kc.ConditionalGAN(
+            *networks,
+            latent_dim=LATENT,
+            num_classes=CLASSES,
+            d_optimizer=dcgan_adam(),
+            g_optimizer=dcgan_adam(),
+        )
+    if model == "distiller":
+        return kc.Distiller(
+            *networks,
+            temperature=TEMPERATURE,
+            alpha=ALPHA,
+            optimizer=keras.optimizers.Adam(),
+        )
+    if model == "fixmatch":
+        return kc.FixMatch(
+            networks[0],
+            weak_augmenter(),
+            strong_augmenter(),
+            threshold=THRESHOLD,
+            optimizer=keras.optimizers.Adam(),
+        )
+    if model == "mean_teacher":
+        return kc.MeanTeacher(
+            networks[0],
+            ema_decay=EMA_DECAY,
+            augmenter=keras.layers.GaussianNoise(0.1),
+            optimizer=keras.optimizers.Adam(),
+        )
+    if model == "sam":
+        return kc.SharpnessAwareModel(
+            networks[0], rho=RHO, optimizer=keras.optimizers.Adam(), loss=sparse_ce
+        )
+    if model == "adversarial":
+        return kc.AdversarialModel(
+            networks[0],
+            epsilon=EPSILON,
+            attack="fgsm",
+            adversarial_weight=ADVERSARIAL_WEIGHT,
+            optimizer=keras.optimizers.Adam(),
+            loss=sparse_ce,
+        )
+    if model == "dqn":
+        return kc.DQN(
+            networks[0],
+            gamma=GAMMA,
+            tau=TAU,
+            target_update_period=1,
+            double_q=True,
+            optimizer=rl_adam("dqn"),
+        )
+    return kc.ActorCritic(
+        *networks,
+        value_weight=VALUE_WEIGHT,
+        entropy_weight=ENTROPY_WEIGHT,
+        optimizer=rl_adam("actor_critic"),
+    )
+
+
+# ----------------------------------------------------------------------
+# Forms, runs and the summary
+# ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Form:
+    """One way of training one model: ``loop`` or ``keras_custom``."""
+
+    model: str
+    name: str
+    description: str
+    kind: str
+    steps_per_execution: int = 1
+
+    @property
+    def key(self) -> str:
+        return f"{self.model}_{self.name}"
+
+
+def forms_of(model: str) -> tuple[Form, ...]:
+    label = LIBRARY_NAMES[model]
+    return (
+        Form(model, "loop", "hand-written @tf.function loop over tf.data", "loop"),
+        Form(model, "fit", f"keras_custom.{label}, compile(), fit()", "keras_custom"),
+        Form(
+            model,
+            f"fit_spe{SPEEDUP_SPE}",
+            f"keras_custom.{label}, compile(steps_per_execution={SPEEDUP_SPE}), fit()",
+            "keras_custom",
+            SPEEDUP_SPE,
+        ),
+    )
+
+
+@dataclass
+class Prepared:
+    """A form built, compiled and warmed up, ready to be timed."""
+
+    form: Form
+    train: Callable[[int], dict[str, float]]
+    setup_seconds: float
+    steps_per_epoch: int
+
+
+def prepare(form: Form, weights: dict, dataset: tf.data.Dataset) -> Prepared:
+    """Builds a form on the initial weights and trains one warm-up epoch."""
+    start = time.perf_counter()
+    networks = fresh_networks(form.model, weights)
+    if form.kind == "loop":
+        loop = LOOPS[form.model](networks)
+
+        def train(epochs: int) -> dict[str, float]:
+            return train_loop(loop, dataset, epochs)
+
+    else:
+        model = library_model(form.model, networks)
+        model.compile(steps_per_execution=form.steps_per_execution)
+
+        def train(epochs: int) -> dict[str, float]:
+            history = model.fit(dataset, epochs=epochs, verbose=0, shuffle=False)
+            return {name: float(values[-1]) for name, values in history.history.items()}
+
+    train(1)  # the warm-up epoch: tracing
+    steps = int(dataset.cardinality())
+    return Prepared(form, train, time.perf_counter() - start, steps)
+
+
+def time_run(prepared: Prepared, round_index: int, epochs: int) -> Run:
+    """Times a call training one epoch, then a call training `epochs` epochs."""
+    gc.collect()
+    start = time.perf_counter()
+    prepared.train(1)
+    one_epoch_seconds = time.perf_counter() - start
+    gc.collect()
+    cpu_start = time.process_time()
+    start = time.perf_counter()
+    final_losses = prepared.train(epochs)
+    train_seconds = time.perf_counter() - start
+    cpu_seconds = time.process_time() - cpu_start
+    return Run(
+        form=prepared.form.key,
+        round=round_index,
+        setup_seconds=prepared.setup_seconds,
+        one_epoch_seconds=one_epoch_seconds,
+        train_seconds=train_seconds,
+        cpu_seconds=cpu_seconds,
+        epochs=epochs,
+        steps=epochs * prepared.steps_per_epoch,
+        final_losses=final_losses,
+    )
+
+
+def summarize(runs: list[Run], models: list[str], rounds: int) -> dict[str, Any]:
+    """Per-form medians with ratios to the loop, and the speed-up of spe=16.
+
+    The rows of `generative.summarize`, so `generative.format_tables`
+    prints them.
+    """
+    by_key = {(run.form, run.round): run for run in runs}
+    forms, comparisons = [], []
+    for model in models:
+        loop, fit, fit_spe = forms_of(model)
+        for form in (loop, fit, fit_spe):
+            own = [by_key[(form.key, r)] for r in range(rounds)]
+            to_loop = _paired(by_key, form.key, loop.key, rounds)
+            forms.append(
+                {
+                    **generative.form_summary(
+                        model, form, own, to_loop, by_key, loop.key
+                    ),
+                    "meets_target": (
+                        to_loop["median"] <= TARGET_RATIO
+                        if form.name == "fit"
+                        else None
+                    ),
+                }
+            )
+        comparisons.append(
+            {
+                "model": model,
+                "speedup_steps_per_execution": SPEEDUP_SPE,
+                # time per step with 1 / time per step with SPEEDUP_SPE
+                "speedup": _paired(by_key, fit.key, fit_spe.key, rounds),
+            }
+        )
+    return {"forms": forms, "comparisons": comparisons}
+
+
+# ----------------------------------------------------------------------
+# Command line
+# ----------------------------------------------------------------------
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=7, help="rounds; use at least 5 for a median"
+    )
+    parser.add_argument("--epochs", type=int, default=6, help="timed epochs per run")
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=64,
+        help="labeled batch size of the image models (the unlabeled batch is "
+        f"{UNLABELED_RATIO}x; DQN and ActorCritic take {DQN_BATCH} and "
+        f"{A2C_BATCH} transitions)",
+    )
+    parser.add_argument(
+        "--samples",
+        type=int,
+        default=4096,
+        help="training samples (digits tiled); steps per epoch = samples / "
+        "batch size, for every model",
+    )
+    parser.add_argument(
+        "--models",
+        default=",".join(MODELS),
+        help="comma-separated models to run, of: " + ", ".join(MODELS),
+    )
+    parser.add_argument("--json", metavar="PATH", help="also write results as JSON")
+    args = parser.parse_args(argv)
+    for name in ("rounds", "epochs", "batch_size", "samples"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be at least 1")
+    args.models = [m.strip() for m in args.models.split(",") if m.strip()]
+    unknown = sorted(set(args.models) - set(MODELS))
+    if unknown or not args.models:
+        parser.error(f"--models takes some of {', '.join(MODELS)}; got {unknown}")
+    return args
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    """Runs the benchmark and prints the tables; returns the results as a dict.
+
+    Args:
+        argv: Command-line arguments; `None` reads `sys.argv`, `[]` takes the
+            defaults.
+    """
+    args = parse_args(argv)
+    load_before = os.getloadavg()
+    print(
+        f"keras {keras.__version__}, tensorflow {tf.__version__}, "
+        f"keras_custom {keras_custom.__version__}, python "
+        f"{platform.python_version()}, {os.cpu_count()} CPUs, "
+        f"load average {load_before[0]:.2f}"
+    )
+    steps_per_epoch = args.samples // args.batch_size
+    print(
+        f"models {', '.join(args.models)}; {steps_per_epoch} steps/epoch, "
+        f"{args.epochs} timed epochs per run, {args.rounds} rounds"
+    )
+    started = time.perf_counter()
+    weights = initial_weights(args.models)
+    keras.utils.set_random_seed(SEED)
+    prepared: dict[str, Prepared] = {}
+    for model in args.models:
+        dataset = make_dataset(model, args.samples, args.batch_size)
+        for form in forms_of(model):
+            prepared[form.key] = prepare(form, weights, dataset)
+            print(
+                f"prepared {form.key} in {prepared[form.key].setup_seconds:.1f}s",
+                flush=True,
+            )
+    runs: list[Run] = []
+    for round_index in range(args.rounds):
+        done = []
+        for model in args.models:
+            order = forms_of(model)
+            if round_index % 2:
+                order = order[::-1]
+            for form in order:
+                run = time_run(prepared[form.key], round_index, args.epochs)
+                runs.append(run)
+                done.append(f"{run.form} {run.train_seconds:.2f}s")
+        print(f"round {round_index + 1}/{args.rounds}: " + ", ".join(done), flush=True)
+    total_seconds = time.perf_counter() - started
+    load_after = os.getloadavg()
+    summary = summarize(runs, args.models, args.rounds)
+
+    print()
+    print(format_tables(summary))
+    print()
+    print(
+        f"Total {total_seconds:.0f}s; load average {load_before[0]:.2f} before, "
+        f"{load_after[0]:.2f} after (other processes add noise)."
+    )
+    result = {
+        "config": {
+            "rounds": args.rounds,
+            "epochs": args.epochs,
+            "batch_size": args.batch_size,
+            "samples": args.samples,
+            "steps_per_epoch": steps_per_epoch,
+            "models": args.models,
+            "fit_input": "dataset",
+            "reference": False,
+            "speedup_steps_per_execution": SPEEDUP_SPE,
+            "target_ratio": TARGET_RATIO,
+        },
+        "environment": generative.environment(load_before, load_after),
+        "total_seconds": total_seconds,
+        "summary": summary,
+        "runs": [
+            {
+                **asdict(run),
+                "ms_per_step": run.ms_per_step,
+                "epoch_seconds": run.epoch_seconds,
+                "fixed_seconds": run.fixed_seconds,
+                "steady_ms_per_step": run.steady_ms_per_step,
+            }
+            for run in runs
+        ],
+    }
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as file:
+            json.dump(result, file, indent=2)
+            file.write("\n")
+        print(f"Wrote {args.json}")
+    return result
+
+
+if __name__ == "__main__":
+    main()
+    sys.exit(0)
