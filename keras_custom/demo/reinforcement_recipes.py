@@ -12,6 +12,9 @@ uniformly random one.
   MLPs, and the `RolloutDataset` of vectorized environments it trains on;
 - `cartpole_dqn(seed)`: a double `DQN` with a 256x256 ReLU Q-network and a
   soft target update, and its `ReplayBufferDataset`;
+- `best_policy_callback(target_return)`: a `PolicyEvaluation` on episodes
+  of its own (`SELECTION_EPISODES` from `SELECTION_SEED`), which keeps the
+  best greedy policy of a run and can stop it at a target return;
 - `train_agent(model, dataset, ...)`: `fit()` with `EpisodeReturn`, one
   epoch at a time, until an update or time budget runs out or, optionally,
   until the greedy policy reaches a mean return (`evaluate_policy`);
@@ -39,6 +42,7 @@ from keras_custom.reinforcement import (
     DQN,
     ActorCritic,
     EpisodeReturn,
+    PolicyEvaluation,
     ReplayBufferDataset,
     RolloutDataset,
     evaluate_policy,
@@ -52,6 +56,11 @@ MAX_RETURN = 500.0
 #: every training seed).
 EVAL_EPISODES = 20
 EVAL_SEED = 10_000
+#: Selection of the best policy during training (`best_policy_callback`):
+#: episodes apart from the evaluation ones, so that the policy printed is
+#: scored on episodes it was not chosen on.
+SELECTION_EPISODES = 20
+SELECTION_SEED = 20_000
 
 #: Recipe of `cartpole_actor_critic` (A2C).
 A2C_NUM_ENVS = 8
@@ -248,7 +257,32 @@ def greedy_return(
     Returns:
         `(mean, std)` of the episode returns.
     """
-    return evaluate_policy(model, make_env(), episodes, seed=seed)
+    envs = [make_env() for _ in range(episodes)]
+    return evaluate_policy(model, envs, episodes, seed=seed)
+
+
+def best_policy_callback(target_return: float | None = MAX_RETURN) -> PolicyEvaluation:
+    """A `PolicyEvaluation` that keeps the best greedy policy of a run.
+
+    It evaluates the greedy policy after every epoch on
+    `SELECTION_EPISODES` episodes of `ENV_ID` from `SELECTION_SEED` (apart
+    from the `EVAL_SEED` episodes that score the final policy), restores the
+    best one when `fit()` ends, and stops training once an evaluation
+    reaches `target_return` (by default every episode to the time limit).
+
+    Args:
+        target_return: Mean greedy return at which training stops; `None`
+            trains every epoch.
+
+    Returns:
+        The callback; give it to `fit()` after `EpisodeReturn`.
+    """
+    return PolicyEvaluation(
+        [make_env() for _ in range(SELECTION_EPISODES)],
+        episodes=SELECTION_EPISODES,
+        seed=SELECTION_SEED,
+        target_return=target_return,
+    )
 
 
 def random_policy_return(

@@ -6,6 +6,7 @@ from keras_custom.reinforcement.dqn import DQN
 from keras_custom.reinforcement.episode_return import EpisodeReturn
 from keras_custom.reinforcement.evaluate_policy import evaluate_policy
 from keras_custom.reinforcement.experience_dataset import ExperienceDataset
+from keras_custom.reinforcement.policy_evaluation import PolicyEvaluation
 from keras_custom.reinforcement.replay_buffer_dataset import ReplayBufferDataset
 from keras_custom.reinforcement.rollout_dataset import RolloutDataset
 
@@ -14,6 +15,7 @@ __all__ = [
     "DQN",
     "EpisodeReturn",
     "ExperienceDataset",
+    "PolicyEvaluation",
     "ReplayBufferDataset",
     "RolloutDataset",
     "evaluate_policy",
