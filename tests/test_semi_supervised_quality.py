@@ -7,10 +7,13 @@ use), with fixed seeds, and scored by its accuracy on the 360 test digits:
 - Distiller: a small student distilled from a teacher with at least 0.97
   test accuracy does at least as well as the same student trained alone
   (same data, optimizer and epochs), averaged over 3 seeds.
-- FixMatch, with 5 labels per class (50 labeled training digits) and the
-  other training digits unlabeled: at least 10 points of test accuracy above
-  the same network trained on the 50 labels alone (with the weak
-  augmentation). MeanTeacher on the same split: at least 5 points above.
+- FixMatch and MeanTeacher, with 5 labels per class (50 labeled training
+  digits) and the other training digits unlabeled, are scored by the share
+  of the gap they close between the same network trained on the 50 labels
+  alone (with the weak augmentation) and trained on all 1,437 labels
+  (`recipes.gap_closed`), averaged over seeds 0, 1 and 2, each seed against
+  its own baseline and full supervision: FixMatch at least 75 %,
+  MeanTeacher at least 50 %.
 """
 
 import numpy as np
@@ -21,10 +24,15 @@ from keras_custom.demo import semi_supervised_recipes as recipes
 
 SEED = 0
 DISTILLATION_SEEDS = (0, 1, 2)
+SEMI_SUPERVISED_SEEDS = (0, 1, 2)
 
 TEACHER_MIN_ACCURACY = 0.97
-FIXMATCH_MIN_GAIN = 0.10
-MEAN_TEACHER_MIN_GAIN = 0.05
+#: Shares of the gap from the 50-label baseline to full supervision, averaged
+#: over `SEMI_SUPERVISED_SEEDS`. Measured: FixMatch 0.91 (1.03, 0.77, 0.93
+#: for seeds 0, 1, 2), MeanTeacher 0.91 (0.92, 0.74, 1.07); the issue sets 0.75
+#: and 0.50, the goal beyond them 0.85.
+FIXMATCH_MIN_GAP_CLOSED = 0.75
+MEAN_TEACHER_MIN_GAP_CLOSED = 0.50
 #: Accuracies are multiples of 1/360: compare them up to rounding.
 TOLERANCE = 1e-9
 
@@ -37,9 +45,33 @@ def test_digits():
 
 
 @pytest.fixture(scope="module")
-def baseline_accuracy(test_digits):
-    """Test accuracy of the classifier trained on the 50 labels alone."""
-    return recipes.accuracy(recipes.train_supervised_baseline(SEED), *test_digits)
+def references(test_digits):
+    """Seed -> test accuracies of the 50-label baseline and full supervision."""
+    return {
+        seed: (
+            recipes.accuracy(recipes.train_supervised_baseline(seed), *test_digits),
+            recipes.accuracy(recipes.train_fully_supervised(seed), *test_digits),
+        )
+        for seed in SEMI_SUPERVISED_SEEDS
+    }
+
+
+def _gaps_closed(accuracies: dict, references: dict) -> tuple[float, dict]:
+    """The mean share of the gap closed, and a report per seed."""
+    gaps = {
+        seed: recipes.gap_closed(accuracy, *references[seed])
+        for seed, accuracy in accuracies.items()
+    }
+    report = {
+        seed: {
+            "accuracy": round(accuracies[seed], 4),
+            "baseline": round(references[seed][0], 4),
+            "full_supervision": round(references[seed][1], 4),
+            "gap_closed": round(gaps[seed], 3),
+        }
+        for seed in accuracies
+    }
+    return float(np.mean(list(gaps.values()))), report
 
 
 # ----------------------------------------------------------------------
@@ -86,39 +118,39 @@ def test_distilled_student_does_at_least_as_well_as_student_alone(test_digits):
     assert np.mean(distilled) >= np.mean(alone) - TOLERANCE, report
 
 
-@pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "Not met: FixMatch gains 5 to 9 points over the 50-label baseline "
-        "(seeds 0, 1, 2: FixMatch 0.964, 0.956, 0.950; baseline with weak "
-        "augmentation 0.878, 0.889, 0.900). 10 points would need 0.98 to "
-        "1.0, as much as this network gets from all 1,437 labels."
-    ),
-)
-def test_fixmatch_beats_the_supervised_baseline(test_digits, baseline_accuracy):
-    model = recipes.train_fixmatch(SEED)
-    assert isinstance(model, FixMatch)
-    fixmatch_accuracy = recipes.accuracy(model.model, *test_digits)
-    report = {
-        "fixmatch": round(fixmatch_accuracy, 4),
-        "baseline": round(baseline_accuracy, 4),
-        "final_mask_rate": round(model.history.history["mask_rate"][-1], 4),
-    }
-    gain = fixmatch_accuracy - baseline_accuracy
-    assert gain >= FIXMATCH_MIN_GAIN - TOLERANCE, report
+def test_gap_closed_is_the_share_between_baseline_and_full_supervision():
+    assert recipes.gap_closed(0.9, 0.8, 1.0) == pytest.approx(0.5)
+    assert recipes.gap_closed(1.0, 0.8, 1.0) == pytest.approx(1.0)
+    assert recipes.gap_closed(0.7, 0.8, 1.0) == pytest.approx(-0.5)
+    with pytest.raises(ValueError, match="Full supervision must beat"):
+        recipes.gap_closed(0.9, 0.9, 0.9)
 
 
 @pytest.mark.slow
-def test_mean_teacher_beats_the_supervised_baseline(test_digits, baseline_accuracy):
-    model = recipes.train_mean_teacher(SEED)
-    assert isinstance(model, MeanTeacher)
-    # A MeanTeacher predicts with its teacher.
-    mean_teacher_accuracy = recipes.accuracy(model, *test_digits)
-    report = {
-        "mean_teacher": round(mean_teacher_accuracy, 4),
-        "student": round(recipes.accuracy(model.student, *test_digits), 4),
-        "baseline": round(baseline_accuracy, 4),
-    }
-    gain = mean_teacher_accuracy - baseline_accuracy
-    assert gain >= MEAN_TEACHER_MIN_GAIN - TOLERANCE, report
+def test_full_supervision_is_above_the_baseline(references):
+    for seed, (baseline, full_supervision) in references.items():
+        assert full_supervision >= TEACHER_MIN_ACCURACY, seed
+        assert full_supervision >= baseline + 0.05, seed
+
+
+@pytest.mark.slow
+def test_fixmatch_closes_most_of_the_gap_to_full_supervision(test_digits, references):
+    accuracies = {}
+    for seed in SEMI_SUPERVISED_SEEDS:
+        model = recipes.train_fixmatch(seed)
+        assert isinstance(model, FixMatch)
+        accuracies[seed] = recipes.accuracy(model.model, *test_digits)
+    mean_gap, report = _gaps_closed(accuracies, references)
+    assert mean_gap >= FIXMATCH_MIN_GAP_CLOSED - TOLERANCE, report
+
+
+@pytest.mark.slow
+def test_mean_teacher_closes_half_the_gap_to_full_supervision(test_digits, references):
+    accuracies = {}
+    for seed in SEMI_SUPERVISED_SEEDS:
+        model = recipes.train_mean_teacher(seed)
+        assert isinstance(model, MeanTeacher)
+        # A MeanTeacher predicts with its teacher.
+        accuracies[seed] = recipes.accuracy(model, *test_digits)
+    mean_gap, report = _gaps_closed(accuracies, references)
+    assert mean_gap >= MEAN_TEACHER_MIN_GAP_CLOSED - TOLERANCE, report
