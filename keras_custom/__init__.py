@@ -1,5 +1,7 @@
 """keras_custom: keras.Model subclasses that drive custom training through fit()."""
 
+from importlib import metadata
+
 from keras_custom import (
     callbacks,
     datasets,
@@ -16,7 +18,10 @@ from keras_custom.robust import AdversarialModel, SharpnessAwareModel
 from keras_custom.self_supervised import BYOL, BarlowTwins, SimCLR, SimSiam
 from keras_custom.semi_supervised import Distiller, FixMatch, MeanTeacher
 
-__version__ = "0.1.0"
+try:
+    __version__ = metadata.version("keras-custom")
+except metadata.PackageNotFoundError:  # a source tree that is not installed
+    __version__ = "0+unknown"
 
 __all__ = [
     "ActorCritic",

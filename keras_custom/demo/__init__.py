@@ -25,7 +25,9 @@ and a `.png` figure to an output folder:
   per epoch with the greedy and random policies' returns, and the losses).
 
 A demo is one module of this package with a `run()` function, registered in
-`DEMOS`; a new one becomes available as `keras-custom demo --only NAME`. The
+`DEMOS` and named in `keras_custom_cli.DEMO_NAMES` (which the command line
+reads without importing TensorFlow); a new one becomes available as
+`keras-custom demo --only NAME`. The
 networks and training recipes of the generative demos live in
 `keras_custom.demo.networks`, those of the self-supervised one in
 `keras_custom.demo.self_supervised_recipes` and those of the semi-supervised
@@ -105,7 +107,9 @@ def run(
         epochs: Number of epochs for every demo, or `None` for each demo's
             own default.
         seed: Random seed given to every demo.
-        verbose: 1 to show the Keras progress bar, 0 to hide it.
+        verbose: Verbosity of `fit()`: 1 for the Keras progress bar, 2 for
+            one line per epoch (for output that is not a terminal), 0 for
+            none.
 
     Returns:
         Dict mapping each demo's name to the results it returned.
