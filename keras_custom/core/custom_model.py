@@ -12,7 +12,12 @@ from keras.src.trainers.compile_utils import CompileMetrics
 from keras.src.utils import tracking
 
 from keras_custom.core import functional as functional_lib
-from keras_custom.core import named_optimizers, schedules, tensorflow_backend
+from keras_custom.core import (
+    keras_internals,
+    named_optimizers,
+    schedules,
+    tensorflow_backend,
+)
 from keras_custom.core.named_optimizers import OptimizerLike, OptimizerSlot
 from keras_custom.core.trackers import Trackers
 
@@ -308,8 +313,10 @@ class CustomModel(keras.Model):
     def _with_trackers(self, step: Callable, step_name: str) -> Callable:
         @functools.wraps(step)
         def tracked_step(data):
-            logs = step(data)
+            # Unpacked before the step, so a batch of the wrong structure
+            # fails with Keras's message, not inside a step of the user's.
             x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+            logs = step(data)
             first = _first_tensor(x)
             batch_size = 1 if first is None else keras.ops.shape(first)[0]
             return self._trackers.record(
@@ -341,6 +348,9 @@ class CustomModel(keras.Model):
         return self.test_function
 
     def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # `fit()` passes its epoch iterator here, just before the callbacks'
+        # `on_train_begin`: where `BackupAndRestore` finds the data to resume.
+        keras_internals.record_epoch_iterator(self, iterator)
         # Under a strategy Keras reduces a distributed sample batch to its
         # mean across replicas, eagerly, only to read its shapes: that
         # fails on boolean data (terminal flags) and across workers. One

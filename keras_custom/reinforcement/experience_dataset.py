@@ -1,5 +1,6 @@
 """`ExperienceDataset`: batches collected from environments as `fit()` asks."""
 
+import pickle
 from collections.abc import Iterator, Sequence
 
 import numpy as np
@@ -12,6 +13,48 @@ import numpy as np
 from keras.src.trainers.data_adapters.data_adapter import DataAdapter
 
 from keras_custom.core import tensorflow_backend
+
+
+def _environment_state(env) -> bytes:
+    """A snapshot of an environment: the environment pickled, wrappers and all.
+
+    A `gymnasium` environment keeps its physical state, its random generator
+    and its wrappers' counters (the time limit's elapsed steps) in plain
+    attributes, all of which a pickle holds.
+    """
+    try:
+        return pickle.dumps(env, protocol=5)
+    except Exception as error:
+        raise ValueError(
+            "An experience dataset with `save_state=True` saves its "
+            f"environments with pickle, and {env!r} cannot be pickled "
+            f"({error}). Build it without rendering, or with `save_state="
+            "False`."
+        ) from error
+
+
+def _restore_environment(env, snapshot: bytes) -> None:
+    """Puts the state of `_environment_state`'s snapshot into `env`.
+
+    Each level of the wrapper chain (`env`, `env.env`, ...) takes the
+    attributes of the same level of the snapshot, so `env` stays the object
+    the caller holds.
+    """
+    saved = pickle.loads(snapshot)
+    target = env
+    while True:
+        if type(saved) is not type(target):
+            raise ValueError(
+                f"The saved environment is a {type(saved).__name__} where the "
+                f"dataset's is a {type(target).__name__}: build the same "
+                "environments as the run that saved the checkpoint."
+            )
+        inner_saved = vars(saved).get("env")
+        inner_target = vars(target).get("env")
+        vars(target).update({k: v for k, v in vars(saved).items() if k != "env"})
+        if inner_saved is None or inner_target is None:
+            return
+        saved, target = inner_saved, inner_target
 
 
 def as_environments(env) -> list:
@@ -47,11 +90,23 @@ class ExperienceDataset(DataAdapter):
     `episode_returns` and `episode_lengths` (read by the `EpisodeReturn`
     callback); `environment_steps` counts the steps of all environments.
 
+    `get_state()` and `set_state()` snapshot and restore everything that
+    decides the batches to come: the environments (pickled, wrappers
+    included), the current observations, the random generator, the counters
+    and the episode records. With `save_state=True`,
+    `keras_custom.callbacks.BackupAndRestore` saves that state with each
+    checkpoint and restores it, so a killed run resumes as if never stopped.
+    The environments must then be picklable (gymnasium's classic-control
+    environments are, unless they render to a window). Subclasses with more
+    state extend both methods.
+
     Args:
         env: A `gymnasium.Env`, or a list of them stepped together.
         model: The model whose policy acts.
         seed: Seed of the environments' first reset and of the dataset's
             own random numbers (sampling, exploration).
+        save_state: Whether `keras_custom.callbacks.BackupAndRestore` saves
+            the dataset's state with its checkpoints.
 
     Example:
 
@@ -90,7 +145,7 @@ class ExperienceDataset(DataAdapter):
     ```
     """
 
-    def __init__(self, env, model, seed: int | None = None):
+    def __init__(self, env, model, seed: int | None = None, save_state: bool = False):
         self.envs = as_environments(env)
         if not callable(getattr(model, "greedy_actions", None)):
             raise ValueError(
@@ -99,6 +154,7 @@ class ExperienceDataset(DataAdapter):
             )
         self.model = model
         self.seed = seed
+        self.save_state = bool(save_state)
         self.rng = np.random.default_rng(seed)
         self.episode_returns: list[float] = []
         self.episode_lengths: list[int] = []
@@ -168,6 +224,69 @@ class ExperienceDataset(DataAdapter):
         """Collects experience and returns the next batch, a dict of arrays."""
         raise NotImplementedError
 
+    # ------------------------------------------------------------------
+    # State, for an exact resume
+    # ------------------------------------------------------------------
+
+    def get_state(self) -> dict:
+        """A snapshot of everything that decides the batches to come.
+
+        Returns:
+            A dict of NumPy arrays and Python values (the environments as
+            pickled bytes), independent of the dataset's later steps.
+
+        Example:
+
+        ```python
+        import gymnasium as gym
+        import keras
+        from keras_custom import DQN
+        from keras_custom.reinforcement import ReplayBufferDataset
+
+        q_network = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+        model = DQN(q_network)
+        model.compile()
+        replay = ReplayBufferDataset(gym.make("CartPole-v1"), model,
+                                     batch_size=8, learning_starts=16, seed=0)
+        replay.next_batch()
+        state = replay.get_state()
+        first = replay.next_batch()
+        replay.set_state(state)
+        again = replay.next_batch()
+        assert all((first[k] == again[k]).all() for k in first)
+        ```
+        """
+        return {
+            "num_envs": self.num_envs,
+            "environments": [_environment_state(env) for env in self.envs],
+            "observations": _copy(self._observations),
+            "rng": self.rng.bit_generator.state,
+            "environment_steps": self.environment_steps,
+            "episode_returns": list(self.episode_returns),
+            "episode_lengths": list(self.episode_lengths),
+            "returns": self._returns.copy(),
+            "lengths": self._lengths.copy(),
+            "pending": None if self._pending is None else dict(self._pending),
+        }
+
+    def set_state(self, state: dict) -> None:
+        """Restores a snapshot of `get_state()` (see there for an example)."""
+        if state["num_envs"] != self.num_envs:
+            raise ValueError(
+                f"The saved state has {state['num_envs']} environments; this "
+                f"dataset has {self.num_envs}."
+            )
+        for env, snapshot in zip(self.envs, state["environments"], strict=True):
+            _restore_environment(env, snapshot)
+        self._observations = _copy(state["observations"])
+        self.rng.bit_generator.state = state["rng"]
+        self.environment_steps = int(state["environment_steps"])
+        self.episode_returns = list(state["episode_returns"])
+        self.episode_lengths = list(state["episode_lengths"])
+        self._returns = state["returns"].copy()
+        self._lengths = state["lengths"].copy()
+        self._pending = state["pending"]
+
     def __iter__(self) -> Iterator[dict]:
         while True:
             yield self._take()
@@ -211,3 +330,7 @@ class ExperienceDataset(DataAdapter):
     @property
     def partial_batch_size(self):
         return None
+
+
+def _copy(array):
+    return None if array is None else np.array(array)

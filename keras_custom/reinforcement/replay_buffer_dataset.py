@@ -28,6 +28,15 @@ class ReplayBufferDataset(ExperienceDataset):
     with `steps_per_epoch` (updates per epoch). See `ExperienceDataset` for
     when batches are made.
 
+    With `save_state=True`, `keras_custom.callbacks.BackupAndRestore` saves
+    the dataset with each checkpoint: the buffer's filled rows, its position
+    and size, the environments (pickled), the random generator of
+    exploration and sampling, the environment-step counter (which sets
+    epsilon) and the episode records. A run killed at any batch then resumes
+    exactly: with op determinism on, the resumed `DQN` ends with the weights
+    of an uninterrupted run. It is off by default, since every checkpoint
+    then writes the buffer (up to `capacity` transitions).
+
     Args:
         env: A `gymnasium.Env` with discrete actions, or a list of them.
         model: The `DQN` (anything with `greedy_actions`).
@@ -42,6 +51,9 @@ class ReplayBufferDataset(ExperienceDataset):
             from 1 to 0.05 over 10,000 steps.
         seed: Seed of the environments' first reset, the exploration and
             the sampling.
+        save_state: Whether `keras_custom.callbacks.BackupAndRestore` saves
+            the buffer and the rest of the dataset's state with its
+            checkpoints, for an exact resume.
 
     Example:
 
@@ -60,6 +72,31 @@ class ReplayBufferDataset(ExperienceDataset):
     model.fit(replay, steps_per_epoch=20, epochs=2, verbose=0)
     ```
 
+    Resuming exactly after the process is killed: run the same script again.
+
+    ```python
+    import os
+    import tempfile
+
+    import gymnasium as gym
+    import keras
+    from keras_custom import DQN
+    from keras_custom.callbacks import BackupAndRestore
+    from keras_custom.reinforcement import ReplayBufferDataset
+
+    # A fixed directory: a re-run of the script resumes from it.
+    backup_dir = os.path.join(tempfile.gettempdir(), "dqn_backup")
+    keras.utils.set_random_seed(0)
+    q_network = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    model = DQN(q_network, target_update_period=10)
+    model.compile()
+    replay = ReplayBufferDataset(
+        gym.make("CartPole-v1"), model, batch_size=32, learning_starts=100,
+        seed=0, save_state=True)
+    model.fit(replay, steps_per_epoch=20, epochs=2, verbose=0,
+              callbacks=[BackupAndRestore(backup_dir, save_freq=5)])
+    ```
+
     Reference:
         Mnih et al., "Human-level control through deep reinforcement
         learning", Nature 2015 (experience replay, epsilon-greedy).
@@ -75,8 +112,9 @@ class ReplayBufferDataset(ExperienceDataset):
         steps_per_batch: int = 1,
         epsilon: Scalar | None = None,
         seed: int | None = None,
+        save_state: bool = False,
     ):
-        super().__init__(env, model, seed)
+        super().__init__(env, model, seed, save_state=save_state)
         self._batch_size = _positive_int(batch_size, "batch_size")
         self.capacity = _positive_int(capacity, "capacity")
         self.learning_starts = int(learning_starts)
@@ -157,3 +195,35 @@ class ReplayBufferDataset(ExperienceDataset):
             self.collect()
         rows = self.rng.integers(0, self.size, size=self._batch_size)
         return {key: value[rows] for key, value in self._buffer.items()}
+
+    def get_state(self) -> dict:
+        """`ExperienceDataset.get_state()` with the buffer's filled rows."""
+        state = super().get_state()
+        state.update(
+            {
+                "capacity": self.capacity,
+                "size": self.size,
+                "position": self._position,
+                "buffer": None
+                if self._buffer is None
+                else {k: v[: self.size].copy() for k, v in self._buffer.items()},
+            }
+        )
+        return state
+
+    def set_state(self, state: dict) -> None:
+        """Restores a snapshot of `get_state()`, the buffer included."""
+        if state["capacity"] != self.capacity:
+            raise ValueError(
+                f"The saved replay buffer holds {state['capacity']} "
+                f"transitions; this dataset's `capacity` is {self.capacity}."
+            )
+        super().set_state(state)
+        self.size, self._position = int(state["size"]), int(state["position"])
+        self._buffer = None
+        if state["buffer"] is not None:
+            self._buffer = {}
+            for key, rows in state["buffer"].items():
+                column = np.zeros((self.capacity,) + rows.shape[1:], rows.dtype)
+                column[: self.size] = rows
+                self._buffer[key] = column

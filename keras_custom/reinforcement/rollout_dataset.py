@@ -35,6 +35,10 @@ class RolloutDataset(ExperienceDataset):
         normalize_advantages: Whether each batch's advantages are scaled to
             zero mean and unit standard deviation.
         seed: Seed of the environments' first reset and of the sampling.
+        save_state: Whether `keras_custom.callbacks.BackupAndRestore` saves
+            the dataset's state (environments, observations, random
+            generator, counters) with its checkpoints, for an exact resume
+            (see `ExperienceDataset`).
 
     Example:
 
@@ -68,8 +72,9 @@ class RolloutDataset(ExperienceDataset):
         gae_lambda: float = 0.95,
         normalize_advantages: bool = True,
         seed: int | None = None,
+        save_state: bool = False,
     ):
-        super().__init__(env, model, seed)
+        super().__init__(env, model, seed, save_state=save_state)
         if not callable(getattr(model, "policy_and_value", None)):
             raise ValueError(
                 "`RolloutDataset` needs a model with `policy_and_value` "
