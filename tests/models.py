@@ -6,6 +6,7 @@ import tensorflow as tf
 
 from keras_custom import CustomModel
 from keras_custom.core import serialize_scalar, unscale_for_replicas, validate_scalar
+from keras_custom.core.input_checks import require_labels
 from keras_custom.datasets import digits
 
 
@@ -17,6 +18,35 @@ def digit_data(count: int = 64, one_hot: bool = False):
     if one_hot:
         y = np.eye(10, dtype="float32")[y]
     return x, y
+
+
+def wrong_width(x, extra: int = 3):
+    """Zeros like `x` with `extra` more features: inputs of the wrong shape."""
+    return np.zeros(x.shape[:-1] + (x.shape[-1] + extra,), x.dtype)
+
+
+def supervised_bad_inputs(x, y, shape_pattern: str) -> list:
+    """Bad inputs of a supervised model: no labels, inputs too wide.
+
+    Args:
+        x: Inputs, `(count, features)`.
+        y: Labels.
+        shape_pattern: Regex of the error for inputs of the wrong shape.
+    """
+    return [
+        ({"x": x}, r"was given no labels"),
+        ({"x": wrong_width(x), "y": y}, shape_pattern),
+    ]
+
+
+def functional_shape_error(name: str) -> str:
+    """Regex of Keras's error when a functional model (or sub-model) named
+    `name` (a regex), built on `keras.Input((64,))`, gets a batch of 16
+    inputs of 67 features."""
+    return (
+        rf"of layer '{name}' is incompatible with the layer: expected "
+        r"shape=\(None, 64\), found shape=\(16, 67\)"
+    )
 
 
 def mlp(name: str = "mlp", units: int = 16) -> keras.Model:
@@ -67,6 +97,7 @@ class EncoderHead(CustomModel):
 
     def train_step(self, data):
         x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
+        require_labels(y, self, "its regression losses need targets `y`")
         encoder_loss, _ = self.minimize(
             lambda: self._regression_losses(x, y, training=True),
             optimizer="encoder_optimizer",
@@ -81,6 +112,7 @@ class EncoderHead(CustomModel):
 
     def test_step(self, data):
         x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
+        require_labels(y, self, "its regression losses need targets `y`")
         encoder_loss, features = self._regression_losses(x, y, training=False)
         head_loss = self.regression_loss(y, self.head(features, training=False))
         return {

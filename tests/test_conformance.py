@@ -10,7 +10,16 @@ from tests.models import (
     TutorialClassifier,
     digit_data,
     encoder_head,
+    functional_shape_error,
     mlp,
+    supervised_bad_inputs,
+    wrong_width,
+)
+
+#: Keras's error when a `Dense(units)` on 64 features gets 16 rows of 67.
+DENSE_SHAPE_ERROR = (
+    r"expected axis -1 of input shape to have value 64, but received input "
+    r"with shape \(16, 67\)"
 )
 
 
@@ -38,6 +47,19 @@ class TestFunctionalCompileForm(ConformanceTests):
     def data(self):
         return digit_data()
 
+    def bad_inputs(self):
+        x, y = self.data()
+        return [
+            *super().bad_inputs(),
+            *supervised_bad_inputs(x, y, functional_shape_error(r"custom_model\w*")),
+            # One-hot rows where the sparse loss takes class ids.
+            (
+                {"x": x, "y": np.eye(10, dtype="float32")[y]},
+                r"target\.shape=\(16, 10\), output\.shape=\(16, 10\)",
+            ),
+            ({"x": x.astype(str), "y": y}, r"Invalid dtype: str"),
+        ]
+
 
 class TestConstructorForm(ConformanceTests):
     """Optimizer and loss given to the constructor, `compile()` empty."""
@@ -50,6 +72,12 @@ class TestConstructorForm(ConformanceTests):
 
     def data(self):
         return digit_data()
+
+    def bad_inputs(self):
+        x, y = self.data()
+        return super().bad_inputs() + supervised_bad_inputs(
+            x, y, functional_shape_error(r"custom_model\w*")
+        )
 
 
 @keras.saving.register_keras_serializable(package="keras_custom_tests")
@@ -81,6 +109,10 @@ class TestSubclassForm(ConformanceTests):
     def data(self):
         return digit_data()
 
+    def bad_inputs(self):
+        x, y = self.data()
+        return super().bad_inputs() + supervised_bad_inputs(x, y, DENSE_SHAPE_ERROR)
+
 
 class TestTutorialSubclass(ConformanceTests):
     """The Keras guide's subclass, unchanged but for its base class."""
@@ -96,7 +128,14 @@ class TestTutorialSubclass(ConformanceTests):
         return digit_data()
 
     def bad_inputs(self):
-        return []  # its own train_step unpacks `data` as it pleases
+        # Its own `train_step` unpacks `x, y = data`, as the guide writes
+        # it, so `fit(x)` without labels fails there (not a ValueError);
+        # the core checks the batch's structure before its step runs.
+        x, y = self.data()
+        return [
+            *super().bad_inputs(),
+            ({"x": wrong_width(x), "y": y}, DENSE_SHAPE_ERROR),
+        ]
 
     def test_evaluate_is_mean_over_batches(self):
         # Its own tracker is unweighted, as the guide writes it, so the
@@ -129,10 +168,17 @@ class TestTwoOptimizerModel(ConformanceTests):
         return digit_data(one_hot=True)
 
     def bad_inputs(self):
-        return []
+        x, y = self.data()
+        return super().bad_inputs() + supervised_bad_inputs(
+            x, y, functional_shape_error("encoder")
+        )
 
-    def test_is_encoder_head(self):
-        assert isinstance(self.build_model(), EncoderHead)
+    def test_is_encoder_head_with_two_optimizers(self):
+        # The exact class (not a functional variant of it), and its two
+        # named optimizers only: no implicit third one from `compile()`.
+        model = self._seeded_model()
+        assert type(model) is EncoderHead
+        assert sorted(model.optimizers) == ["encoder_optimizer", "head_optimizer"]
 
 
 class TestFrozenLayer(ConformanceTests):
@@ -155,6 +201,12 @@ class TestFrozenLayer(ConformanceTests):
     def data(self):
         return digit_data()
 
+    def bad_inputs(self):
+        x, y = self.data()
+        return super().bad_inputs() + supervised_bad_inputs(
+            x, y, functional_shape_error(r"custom_model\w*")
+        )
+
 
 class TestDropoutModel(ConformanceTests):
     """Random masks: their generator state is saved and resumed too."""
@@ -173,6 +225,12 @@ class TestDropoutModel(ConformanceTests):
 
     def data(self):
         return digit_data()
+
+    def bad_inputs(self):
+        x, y = self.data()
+        return super().bad_inputs() + supervised_bad_inputs(
+            x, y, functional_shape_error(r"custom_model\w*")
+        )
 
     def test_mirrored_strategy_equals_one_device(self):
         # Each replica masks its half of the batch with its own draws, so

@@ -5,7 +5,7 @@ import numpy as np
 
 from keras_custom import GAN, VAE, WGANGP, ConditionalGAN
 from keras_custom.testing import ConformanceTests
-from tests.models import digit_data
+from tests.models import digit_data, wrong_width
 
 LATENT_DIM = 4
 
@@ -45,7 +45,30 @@ class GenerativeTests(ConformanceTests):
     deterministic_evaluation = False
 
     def bad_inputs(self):
-        return []
+        data = self.data()
+        x = data[0]
+
+        def with_x(inputs):
+            return {**self._fit_args(data), "x": inputs}
+
+        return [
+            *super().bad_inputs(),
+            (
+                with_x(wrong_width(x)),
+                r"expects samples of shape \(batch, 64\)\. Got samples of "
+                r"shape \(16, 67\)",
+            ),
+            (
+                with_x(x.reshape(-1, 8, 8)),
+                r"expects samples of shape \(batch, 64\)\. Got samples of "
+                r"shape \(16, 8, 8\)",
+            ),
+            (
+                with_x((x, x, x)),
+                r"takes its samples as one tensor of shape \(batch, 64\)\. Got "
+                r"a tuple of 3 parts",
+            ),
+        ]
 
 
 class TestGAN(GenerativeTests):
@@ -127,10 +150,19 @@ class TestConditionalGAN(GenerativeTests):
         return [latents(), np.arange(16, dtype="int32") % 10]
 
     def bad_inputs(self):
-        x, y = digit_data()
+        x, y = self.data()
         return [
-            ({"x": x}, r"needs class labels"),
-            ({"x": x, "y": np.eye(10)[y]}, r"integer class ids"),
+            *super().bad_inputs(),
+            ({"x": x}, r"was given no labels: it needs the class ids `y`"),
+            (
+                {"x": x, "y": np.eye(10)[y]},
+                r"takes integer class ids of shape \(batch,\) or \(batch, 1\) "
+                r"as labels\. Got labels of shape \(16, 10\)",
+            ),
+            (
+                {"x": x, "y": y.astype("float32")},
+                r"takes integer class ids as labels\. Got labels of dtype float32",
+            ),
         ]
 
 

@@ -35,10 +35,26 @@ class ReinforcementTests(ConformanceTests):
     def bad_inputs(self):
         x = self.data()[0]
         missing = {k: v for k, v in x.items() if k != "action"}
+        actions = x["action"]
         return [
-            ({"x": missing}, r"action"),
-            ({"x": x["observation"]}, r"(?i)dict"),
-            ({"x": x, "y": x["action"]}, r"(?i)no `y`"),
+            *super().bad_inputs(),
+            ({"x": missing}, r"needs the transition keys \['action'\]"),
+            ({"x": x["observation"]}, r"trains on batches of transitions: a dict"),
+            ({"x": x, "y": actions}, r"given as `x` alone \(no `y`\)"),
+            (
+                {"x": {**x, "action": np.stack([actions, actions], axis=1)}},
+                r"takes one 'action' per transition, of shape \(batch,\) or "
+                r"\(batch, 1\)\. Got 'action' of shape \(16, 2\)",
+            ),
+            (
+                {"x": {**x, "action": actions.astype("float32")}},
+                r"'action' must hold integer action ids\. Got 'action' of dtype "
+                r"float32",
+            ),
+            (
+                {"x": {**x, "observation": np.zeros((len(actions), 7), "float32")}},
+                r"expected (axis -1 of input shape to have value 4|shape=\(None, 4\))",
+            ),
         ]
 
 

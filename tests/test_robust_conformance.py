@@ -4,7 +4,12 @@ import keras
 
 from keras_custom import AdversarialModel, SharpnessAwareModel
 from keras_custom.testing import ConformanceTests
-from tests.models import digit_data, mlp
+from tests.models import (
+    digit_data,
+    functional_shape_error,
+    mlp,
+    supervised_bad_inputs,
+)
 
 
 def sparse_cross_entropy():
@@ -26,6 +31,12 @@ class TestSharpnessAwareModel(ConformanceTests):
 
     def data(self):
         return digit_data()
+
+    def bad_inputs(self):
+        x, y = self.data()
+        return super().bad_inputs() + supervised_bad_inputs(
+            x, y, functional_shape_error("classifier")
+        )
 
 
 class TestAdversarialFGSM(ConformanceTests):
@@ -50,6 +61,22 @@ class TestAdversarialFGSM(ConformanceTests):
 
     def data(self):
         return digit_data()
+
+    def bad_inputs(self):
+        x, y = self.data()
+        shape_error = (
+            r"AdversarialModel '\w+' expects inputs of shape \(batch, 64\)\. Got "
+            r"inputs of shape \(16, 67\)"
+        )
+        return [
+            *super().bad_inputs(),
+            *supervised_bad_inputs(x, y, shape_error),
+            (
+                {"x": (x, x), "y": y},
+                r"takes its inputs as one tensor of shape \(batch, 64\)\. Got a "
+                r"tuple of 2 parts",
+            ),
+        ]
 
 
 class TestAdversarialPGD(TestAdversarialFGSM):

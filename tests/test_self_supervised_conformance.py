@@ -46,6 +46,22 @@ def augmenter():
     return small_image_augmenter(seed=11)
 
 
+def image_bad_inputs(x, y=None):
+    """Images of the wrong shape, and a pair of image arrays."""
+    return [
+        (
+            {"x": x.reshape(-1, 64), "y": y},
+            r"expects inputs of shape \(batch, 8, 8, 1\)\. Got inputs of shape "
+            r"\(16, 64\)",
+        ),
+        (
+            {"x": (x, x), "y": y},
+            r"takes its inputs as one tensor of shape \(batch, 8, 8, 1\)\. Got a "
+            r"tuple of 2 parts",
+        ),
+    ]
+
+
 class SelfSupervisedTests(ConformanceTests):
     log_keys = {"loss", "probe_loss", "probe_accuracy"}
     draws_random_numbers = True
@@ -67,8 +83,19 @@ class SelfSupervisedTests(ConformanceTests):
     def bad_inputs(self):
         x, y = digit_images()
         return [
-            ({"x": x, "y": np.eye(10)[y]}, r"integer class ids"),
-            ({"x": x.reshape(64, 64), "y": y}, r"(?i)shape|expected|incompatible"),
+            *super().bad_inputs(),
+            *image_bad_inputs(x, y),
+            (
+                {"x": x, "y": np.eye(10)[y]},
+                r"takes integer class ids of shape \(batch,\) or \(batch, 1\) "
+                r"as labels of the online probe\. Got labels of the online probe "
+                r"of shape \(16, 10\)",
+            ),
+            (
+                {"x": x, "y": y.astype("float32")},
+                r"takes integer class ids as labels of the online probe\. Got "
+                r"labels of the online probe of dtype float32",
+            ),
         ]
 
 
@@ -93,7 +120,11 @@ class TestSimCLRWithoutLabels(SelfSupervisedTests):
 
     def bad_inputs(self):
         x, y = digit_images()
-        return [({"x": x, "y": y}, r"no online probe.*num_classes")]
+        return [
+            *ConformanceTests.bad_inputs(self),
+            *image_bad_inputs(x),
+            ({"x": x, "y": y}, r"no online probe.*num_classes"),
+        ]
 
 
 class TestSimSiam(SelfSupervisedTests):

@@ -35,10 +35,16 @@ MIN_FEW_SHOT_GAIN = 0.15
 
 def test_embedding_std_of_collapsed_and_spread_features():
     rng = np.random.default_rng(0)
-    spread = recipes.embedding_std(rng.normal(size=(4000, 16)))
+    features = rng.normal(size=(4000, 16))
+    spread = recipes.embedding_std(features)
     assert spread["threshold"] == pytest.approx(0.5 / 4)
     assert spread["mean"] == pytest.approx(1 / 4, rel=0.05)
-    assert spread["min"] <= spread["mean"]
+    # The minimum over the dimensions, against NumPy on the unit vectors.
+    unit = features / np.linalg.norm(features, axis=1, keepdims=True)
+    assert spread["min"] == pytest.approx(np.min(np.std(unit, axis=0)), rel=1e-5)
+    # A dead dimension (always 0) is the minimum.
+    dead = np.concatenate([features[:, :15], np.zeros((4000, 1))], axis=1)
+    assert recipes.embedding_std(dead)["min"] == 0.0
     # A point (any scale) and a constant offset with tiny noise collapse.
     assert recipes.embedding_std(np.full((100, 16), 3.0))["mean"] == 0.0
     offset = 10.0 + 0.01 * rng.normal(size=(1000, 16))

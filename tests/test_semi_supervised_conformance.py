@@ -5,7 +5,13 @@ import numpy as np
 
 from keras_custom import Distiller, FixMatch, MeanTeacher
 from keras_custom.testing import ConformanceTests
-from tests.models import digit_data, mlp
+from tests.models import (
+    digit_data,
+    functional_shape_error,
+    mlp,
+    supervised_bad_inputs,
+    wrong_width,
+)
 
 
 def semi_supervised_data():
@@ -37,6 +43,17 @@ class TestDistiller(ConformanceTests):
 
     def data(self):
         return digit_data()
+
+    def bad_inputs(self):
+        x, y = self.data()
+        return [
+            *super().bad_inputs(),
+            *supervised_bad_inputs(x, y, functional_shape_error("student")),
+            (
+                {"x": x, "y": np.eye(10, dtype="float32")[y]},
+                r"target\.shape=\(16, 10\), output\.shape=\(16, 10\)",
+            ),
+        ]
 
 
 def named_mlp(name, units):
@@ -80,10 +97,30 @@ class SemiSupervisedTests(ConformanceTests):
         return self.data()[0][0][: self.batch_size]
 
     def bad_inputs(self):
-        (x_labeled, _), y = semi_supervised_data()
+        (x_labeled, x_unlabeled), y = semi_supervised_data()
         return [
+            *super().bad_inputs(),
             ({"x": x_labeled, "y": y}, r"x_labeled, x_unlabeled"),
-            ({"x": (x_labeled, x_labeled)}, r"no labels"),
+            ({"x": (x_labeled, x_unlabeled)}, r"no labels"),
+            (
+                {"x": (x_labeled, x_unlabeled, x_unlabeled), "y": y},
+                r"takes batches `\(\(x_labeled, x_unlabeled\), y_labeled\)`; got "
+                r"inputs with 3 parts",
+            ),
+            (
+                {"x": (x_labeled, wrong_width(x_unlabeled)), "y": y},
+                r"expects unlabeled inputs of shape \(batch, 64\)\. Got unlabeled "
+                r"inputs of shape \(16, 67\)",
+            ),
+            (
+                {"x": (wrong_width(x_labeled), x_unlabeled), "y": y},
+                r"expects labeled inputs of shape \(batch, 64\)\. Got labeled "
+                r"inputs of shape \(16, 67\)",
+            ),
+            (
+                {"x": (x_labeled, x_unlabeled), "y": np.eye(10, dtype="float32")[y]},
+                r"target\.shape=\(16, 10\), output\.shape=\(16, 10\)",
+            ),
         ]
 
 

@@ -2,8 +2,13 @@
 
 import keras
 import numpy as np
-from keras import ops
 
+from keras_custom.core.input_checks import (
+    check_single_input,
+    class_ids,
+    network_input,
+    require_labels,
+)
 from keras_custom.core.named_optimizers import OptimizerLike
 from keras_custom.generative.gan import GAN, _positive_int
 
@@ -102,18 +107,9 @@ class ConditionalGAN(GAN):
         x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
         if x is None:
             raise ValueError(f"Model '{self.name}' needs real samples: `fit(x, y)`.")
-        if y is None:
-            raise ValueError(
-                f"ConditionalGAN '{self.name}' needs class labels: pass "
-                "`fit(x, y)` with integer class ids `y`, or a dataset of "
-                "`(x, y)` tuples."
-            )
-        if len(y.shape) > 2 or (len(y.shape) == 2 and y.shape[-1] not in (1, None)):
-            raise ValueError(
-                f"ConditionalGAN '{self.name}' takes integer class ids of shape "
-                f"(batch,) or (batch, 1) as labels. Got labels of shape {y.shape}."
-            )
-        return x, ops.reshape(ops.cast(y, "int32"), (-1,))
+        require_labels(y, self, "it needs the class ids `y` of the samples")
+        check_single_input(x, self, network_input(self.discriminator, 0), "samples")
+        return x, class_ids(y, self)
 
     def _generate(self, latents, labels, training):
         return self.generator([latents, labels], training=training)

@@ -5,6 +5,7 @@ import numpy as np
 from keras import ops
 
 from keras_custom.core import CustomModel, as_loss, replica_random, tensorflow_backend
+from keras_custom.core.input_checks import check_single_input, network_input
 from keras_custom.core.named_optimizers import OptimizerLike
 
 # Radford et al. (2016), section 4: Adam, learning rate 2e-4, beta_1 0.5.
@@ -131,6 +132,7 @@ class GAN(CustomModel):
         x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
         if x is None:
             raise ValueError(f"Model '{self.name}' needs real samples: `fit(x)`.")
+        check_single_input(x, self, network_input(self.discriminator), "samples")
         return x, None
 
     def _generate(self, latents, conditions, training):

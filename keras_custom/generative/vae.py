@@ -12,6 +12,7 @@ from keras_custom.core import (
     tensorflow_backend,
     validate_scalar,
 )
+from keras_custom.core.input_checks import check_single_input, network_input
 from keras_custom.core.named_optimizers import OptimizerLike
 from keras_custom.core.schedules import Scalar
 from keras_custom.generative.gan import _positive_int
@@ -167,6 +168,7 @@ class VAE(CustomModel):
         """
         if x is None:
             raise ValueError(f"VAE '{self.name}' needs samples: `fit(x)`.")
+        check_single_input(x, self, network_input(self.encoder), "samples")
         z_mean, z_log_var = self._posterior(x, training)
         noise = replica_random.normal(
             ops.shape(z_mean)[0], tuple(z_mean.shape[1:]), self.seed_generator

@@ -11,6 +11,7 @@ from keras_custom.core import (
     replica_random,
     unscale_for_replicas,
 )
+from keras_custom.core.input_checks import check_single_input, network_input
 from keras_custom.core.named_optimizers import OptimizerLike
 
 ATTACKS = ("fgsm", "pgd")
@@ -202,6 +203,7 @@ class AdversarialModel(CustomModel):
     def train_step(self, data):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         self._check_loss_inputs(y, "train_step")
+        check_single_input(x, self, network_input(self.model))
         x_adv = self.adversarial_examples(x, y)
         loss, clean_pred, logs = self.minimize(
             lambda: self._losses_and_logs(x, y, x_adv, sample_weight, True)
@@ -211,6 +213,7 @@ class AdversarialModel(CustomModel):
     def test_step(self, data):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         self._check_loss_inputs(y, "test_step")
+        check_single_input(x, self, network_input(self.model))
         x_adv = self.adversarial_examples(x, y)
         loss, clean_pred, logs = self._losses_and_logs(
             x, y, x_adv, sample_weight, False

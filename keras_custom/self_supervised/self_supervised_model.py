@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from keras_custom.core import CustomModel, replica_random, tensorflow_backend
+from keras_custom.core.input_checks import check_single_input, class_ids, network_input
 from keras_custom.core.named_optimizers import OptimizerLike
 from keras_custom.self_supervised.augmenter import small_image_augmenter
 
@@ -172,7 +173,7 @@ class SelfSupervisedModel(CustomModel):
         x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
         if x is None:
             raise ValueError(f"Model '{self.name}' needs inputs: `fit(x)`.")
-        self._check_input_shape(x)
+        check_single_input(x, self, network_input(self.encoder))
         if y is None:
             return x, None
         if self.num_classes is None:
@@ -181,27 +182,7 @@ class SelfSupervisedModel(CustomModel):
                 "no online probe: pass `num_classes=` to the constructor to "
                 "train one, or call `fit(x)` without labels."
             )
-        if len(y.shape) > 2 or (len(y.shape) == 2 and y.shape[-1] not in (1, None)):
-            raise ValueError(
-                f"The online probe of '{self.name}' takes integer class ids of "
-                f"shape (batch,) or (batch, 1). Got labels of shape {y.shape}."
-            )
-        return x, ops.reshape(ops.cast(y, "int32"), (-1,))
-
-    def _check_input_shape(self, x) -> None:
-        inputs = getattr(self.encoder, "inputs", None)
-        if not inputs or len(inputs) != 1:
-            return
-        expected, got = tuple(inputs[0].shape[1:]), tuple(x.shape[1:])
-        if len(expected) != len(got) or any(
-            e is not None and g is not None and e != g
-            for e, g in zip(expected, got, strict=True)
-        ):
-            raise ValueError(
-                f"The encoder of '{self.name}' expects inputs of shape "
-                f"(batch, {', '.join(map(str, expected))}); got inputs of shape "
-                f"{(x.shape[0], *got)}."
-            )
+        return x, class_ids(y, self, "labels of the online probe")
 
     def _probe_logits(self, x):
         features = ops.stop_gradient(self.encoder(x, training=False))

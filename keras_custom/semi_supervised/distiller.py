@@ -6,6 +6,7 @@ import keras
 from keras import ops
 
 from keras_custom.core import CustomModel, as_loss, unscale_for_replicas
+from keras_custom.core.input_checks import require_labels
 from keras_custom.core.named_optimizers import OptimizerLike
 
 
@@ -188,17 +189,9 @@ class Distiller(CustomModel):
         loss = self.alpha * student_loss + (1.0 - self.alpha) * distillation_loss
         return loss, student_outputs, student_loss, distillation_loss
 
-    def _check_labels(self, y, step_name):
-        if y is None:
-            raise ValueError(
-                f"Distiller '{self.name}' was given no labels: its student "
-                "loss needs targets `y`. Pass `fit(x, y)`, or a dataset of "
-                "`(x, y)` tuples."
-            )
-
     def train_step(self, data):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-        self._check_labels(y, "train_step")
+        require_labels(y, self, "its student loss needs targets `y`")
         loss, student_outputs, student_loss, distillation_loss = self.minimize(
             lambda: self._loss_terms(x, y, sample_weight, training=True)
         )
@@ -211,7 +204,7 @@ class Distiller(CustomModel):
 
     def test_step(self, data):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-        self._check_labels(y, "test_step")
+        require_labels(y, self, "its student loss needs targets `y`")
         loss, student_outputs, student_loss, distillation_loss = self._loss_terms(
             x, y, sample_weight, training=False
         )

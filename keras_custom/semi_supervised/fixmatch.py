@@ -155,7 +155,9 @@ class FixMatch(CustomModel):
         return loss, labeled_outputs, logs
 
     def train_step(self, data):
-        x_labeled, x_unlabeled, y, sample_weight = split_batch(data, self.name, True)
+        x_labeled, x_unlabeled, y, sample_weight = split_batch(
+            data, self, True, self.model
+        )
         loss, labeled_outputs, logs = self.minimize(
             lambda: self._loss_terms(x_labeled, x_unlabeled, y, sample_weight, True)
         )
@@ -163,7 +165,9 @@ class FixMatch(CustomModel):
         return {"loss": loss, **logs, **metrics}
 
     def test_step(self, data):
-        x_labeled, x_unlabeled, y, sample_weight = split_batch(data, self.name, False)
+        x_labeled, x_unlabeled, y, sample_weight = split_batch(
+            data, self, False, self.model
+        )
         if x_unlabeled is None:
             outputs = self.model(x_labeled, training=False)
             loss = unscale_for_replicas(

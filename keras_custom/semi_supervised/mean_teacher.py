@@ -142,7 +142,9 @@ class MeanTeacher(CustomModel):
         return loss, labeled_outputs, logs
 
     def train_step(self, data):
-        x_labeled, x_unlabeled, y, sample_weight = split_batch(data, self.name, True)
+        x_labeled, x_unlabeled, y, sample_weight = split_batch(
+            data, self, True, self.student
+        )
         loss, labeled_outputs, logs = self.minimize(
             lambda: self._loss_terms(x_labeled, x_unlabeled, y, sample_weight, True)
         )
@@ -151,7 +153,9 @@ class MeanTeacher(CustomModel):
         return {"loss": loss, **logs, **metrics}
 
     def test_step(self, data):
-        x_labeled, x_unlabeled, y, sample_weight = split_batch(data, self.name, False)
+        x_labeled, x_unlabeled, y, sample_weight = split_batch(
+            data, self, False, self.student
+        )
         outputs = self.teacher(x_labeled, training=False)
         supervised_loss = unscale_for_replicas(
             self.classification_loss(y, outputs, sample_weight)

@@ -154,6 +154,16 @@ def _normalized(config):
     return config
 
 
+def _own_message(error: BaseException) -> str:
+    """The error's own message, without the traceback of the traced code
+    that TensorFlow puts before it ("in user code: ...")."""
+    text = str(error)
+    if not text.lstrip().startswith("in user code:"):
+        return text
+    match = re.search(rf"^\s*{type(error).__name__}: ", text, flags=re.MULTILINE)
+    return text[match.end() :].strip() if match else text
+
+
 class _Recorder(keras.callbacks.Callback):
     """Records epoch logs and the metric results seen at each epoch start."""
 
@@ -199,7 +209,13 @@ class ConformanceTests:
     - With `keras.utils.set_random_seed` and op determinism, two runs give
       bit-identical weights.
     - Frozen variables (`frozen_variables`) are unchanged by training.
-    - Bad input (`bad_inputs`) raises a `ValueError` naming the problem.
+    - Bad input (`bad_inputs`) raises a `ValueError` whose own message
+      (not the traceback TensorFlow puts before it) matches the given
+      pattern, and not from a graph operation (`{{node ...}}`). The default
+      bad inputs hold for every model (a dataset of four-part batches,
+      fewer labels than inputs); add the model's own, such as missing
+      labels or inputs of the wrong shape. A class whose `bad_inputs()` is
+      empty fails this check.
 
     Example:
 
@@ -223,6 +239,13 @@ class ConformanceTests:
             rng = np.random.default_rng(0)
             x = rng.normal(size=(64, 4)).astype("float32")
             return x, x[:, :3]
+
+        def bad_inputs(self):  # the defaults, and what this model refuses
+            x, y = self.data()
+            return super().bad_inputs() + [
+                ({"x": x}, r"no labels"),
+                ({"x": x[:, :2], "y": y}, r"incompatible"),
+            ]
     ```
 
     Reference:
@@ -261,21 +284,29 @@ class ConformanceTests:
         return []
 
     def bad_inputs(self) -> list[tuple[dict, str]]:
-        """`(fit kwargs, regex the ValueError must match)` pairs.
+        """`(fit kwargs, regex the ValueError's message must match)` pairs.
 
-        The default covers supervised models: missing labels, `x` and `y`
-        of different lengths, inputs of the wrong shape.
+        The default holds for every model that takes its batches as Keras
+        does (`x`, `(x, y)` or `(x, y, sample_weight)`): a `tf.data`
+        dataset of four-part batches, and, when `data()` has labels, fewer
+        labels than inputs. What else is bad depends on the model (missing
+        labels, inputs of the wrong shape, a wrong dtype): add it, as
+        `super().bad_inputs() + [...]`. An empty list fails the check.
         """
-        data = self.data()
-        if len(data) < 2 or not hasattr(data[0], "shape"):
-            return []
-        x, y = data[0], data[1]
-        wrong_shape = np.zeros(x.shape[:-1] + (x.shape[-1] + 3,), x.dtype)
-        return [
-            ({"x": x}, r"(?i)label|target"),
-            ({"x": x, "y": y[:-3]}, r"(?i)cardinality|size|length|samples"),
-            ({"x": wrong_shape, "y": y}, r"(?i)shape|incompatible|expected"),
+        data = tuple(self.data())
+        count = _count(data)
+        padding = tuple(np.zeros(count, "float32") for _ in range(4 - len(data)))
+        four_parts = tf.data.Dataset.from_tensor_slices(data + padding)
+        bad = [
+            (
+                {"x": four_parts.batch(self.batch_size)},
+                r"(?i)data is expected to be in format",
+            )
         ]
+        if len(data) > 1:
+            shorter = keras.tree.map_structure(lambda a: a[:-3], data[1])
+            bad.append((self._fit_args((data[0], shorter)), r"(?i)data cardinality"))
+        return bad
 
     def predict_inputs(self):
         """Inputs whose predictions are compared across save and load."""
@@ -346,7 +377,7 @@ class ConformanceTests:
         dataset = tf.data.Dataset.from_tensor_slices(elements).batch(self.batch_size)
         from_dataset = self._seeded_model(weights)
         keras.utils.set_random_seed(99)
-        history = from_dataset.fit(dataset, epochs=1, verbose=0)
+        history = from_dataset.fit(dataset, epochs=1, shuffle=False, verbose=0)
         self._assert_finite(history.history, "fit(tf.data)")
         assert_weights_close(
             from_dataset.get_weights(),
@@ -557,12 +588,27 @@ class ConformanceTests:
     def test_bad_input_raises_clear_error(self):
         import pytest
 
-        for fit_kwargs, pattern in self.bad_inputs():
+        bad_inputs = self.bad_inputs()
+        if not bad_inputs:
+            pytest.fail(
+                f"{type(self).__name__}.bad_inputs() is empty, so no bad input "
+                "is checked: override `bad_inputs` to return `(fit kwargs, "
+                "regex)` pairs of data this model must refuse (missing labels, "
+                "inputs of the wrong shape, structure or dtype)."
+            )
+        for fit_kwargs, pattern in bad_inputs:
             model = self._seeded_model()
-            kwargs = {"batch_size": self.batch_size, "verbose": 0, **fit_kwargs}
+            kwargs = {"verbose": 0, "shuffle": False, **fit_kwargs}
+            if not isinstance(kwargs.get("x"), tf.data.Dataset):
+                kwargs.setdefault("batch_size", self.batch_size)
             with pytest.raises(ValueError) as error:
                 model.fit(**kwargs)
-            assert re.search(pattern, str(error.value)), (
-                f"fit({sorted(fit_kwargs)}) raised {error.value!r}, "
-                f"which does not match {pattern!r}"
+            message = _own_message(error.value)
+            assert "{{node " not in message, (
+                f"fit({sorted(fit_kwargs)}) failed inside a graph operation "
+                f"instead of checking its input: {message}"
+            )
+            assert re.search(pattern, message), (
+                f"fit({sorted(fit_kwargs)}) raised {message!r}, which does not "
+                f"match {pattern!r}"
             )
