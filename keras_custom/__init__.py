@@ -2,6 +2,18 @@
 
 from importlib import metadata
 
+import keras
+
+if keras.backend.backend() != "tensorflow":
+    raise ImportError(
+        "keras_custom needs the TensorFlow backend of Keras, but Keras is "
+        f"running on {keras.backend.backend()!r}. Set the environment "
+        "variable KERAS_BACKEND=tensorflow before Keras is imported (for "
+        "example `export KERAS_BACKEND=tensorflow`, or "
+        '`os.environ["KERAS_BACKEND"] = "tensorflow"` at the top of a '
+        'notebook), or set "backend": "tensorflow" in ~/.keras/keras.json.'
+    )
+
 from keras_custom import (
     callbacks,
     datasets,
