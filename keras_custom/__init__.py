@@ -1,5 +1,6 @@
 """keras_custom: keras.Model subclasses that drive custom training through fit()."""
 
+import warnings
 from importlib import metadata
 
 import keras
@@ -14,7 +15,20 @@ if keras.backend.backend() != "tensorflow":
         'notebook), or set "backend": "tensorflow" in ~/.keras/keras.json.'
     )
 
-from keras_custom import (
+from keras_custom.core import keras_internals  # noqa: E402
+
+if keras_internals.unsupported_versions():
+    # pip keeps a fresh install inside the supported range (pyproject.toml
+    # bounds Keras and TensorFlow below their next, untested, minor
+    # version); an environment changed afterwards is told so.
+    warnings.warn(
+        "keras_custom has not been tested with "
+        f"{' and '.join(keras_internals.unsupported_versions())}: "
+        f"{keras_internals.supported_range()}.",
+        stacklevel=2,
+    )
+
+from keras_custom import (  # noqa: E402
     callbacks,
     datasets,
     layers,

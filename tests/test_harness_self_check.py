@@ -266,21 +266,22 @@ def test_save_and_load_fails_on_unsaved_state():
 
 @register
 class UndeclaredOptimizer(Regressor):
-    """Trains with an optimizer kept as a plain attribute instead of one
-    declared with `add_optimizer`: it is built inside the first step, and a
-    loaded model restores no state into it (Keras skips the saved state of
-    an optimizer that is not built)."""
+    """Trains with an optimizer hidden in a list instead of one declared with
+    `add_optimizer` or held as an attribute (both of which the core builds
+    and restores): it is built inside the first step, and a loaded model
+    restores no state into it (Keras skips the saved state of an optimizer
+    that is not built)."""
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
-        self.adam = keras.optimizers.Adam(0.05)
+        self.adams = [keras.optimizers.Adam(0.05)]
 
     def train_step(self, data):
         x, y = self._unpack(data)
         loss = self.minimize(
             lambda: self.loss_value(x, y, True),
             self.dense.trainable_variables,
-            self.adam,
+            self.adams[0],
         )
         return {"loss": loss}
 

@@ -351,7 +351,7 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
         if unmatched() and batch is not None:
             # Compiled metrics are built in the first step; build them now.
             with model.distribute_strategy.scope():
-                keras_internals.build_metrics(
+                keras_internals.symbolic_build(
                     model,
                     tensorflow_backend.first_replica_part(
                         batch, model.distribute_strategy
@@ -384,7 +384,7 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
     # Saving and loading
     # ------------------------------------------------------------------
 
-    def _iterations(self) -> int:
+    def _optimizer_steps(self) -> int:
         optimizers = getattr(self.model, "optimizers", None)
         if not isinstance(optimizers, dict):
             optimizer = getattr(self.model, "optimizer", None)
@@ -418,7 +418,7 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
             "batches_done": batches_done,
             "iterator": iterator,
             "reads": reads,
-            "iterations": self._iterations(),
+            "iterations": self._optimizer_steps(),
             "checkpoint": token,
         }
         temporary = os.path.join(self.backup_dir, "saving." + _WEIGHTS)
@@ -472,7 +472,7 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
                 state = pickle.load(file)
         if state.get("checkpoint") != metadata["checkpoint"]:
             raise _InconsistentCheckpoint("its state file is from another save")
-        if self._iterations() != metadata["iterations"]:
+        if self._optimizer_steps() != metadata["iterations"]:
             raise _InconsistentCheckpoint("its weights are from another save")
         return metadata, state
 

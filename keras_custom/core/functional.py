@@ -10,9 +10,12 @@ created once per `C` and serialized under `C`'s name, so `C` itself never
 changes.
 """
 
-from keras.src.models.functional import Functional, functional_from_config
-from keras.src.models.model import functional_init_arguments
-from keras.src.saving import object_registration
+from keras_custom.core.keras_internals import (
+    Functional,
+    functional_from_config,
+    functional_init_arguments,
+    register_under_name_of,
+)
 
 __all__ = [
     "Functional",
@@ -50,11 +53,9 @@ def functional_variant(cls: type) -> type:
             },
         )
         _VARIANTS[cls] = variant
-    registered_name = object_registration.GLOBAL_CUSTOM_NAMES.get(cls)
-    if registered_name is not None:
-        # Save under the name of `cls`, so that loading calls `cls`, whose
-        # `__new__` picks this variant again.
-        object_registration.GLOBAL_CUSTOM_NAMES[variant] = registered_name
+    # Save under the name of `cls`, so that loading calls `cls`, whose
+    # `__new__` picks this variant again.
+    register_under_name_of(variant, cls)
     return variant
 
 

@@ -1,7 +1,8 @@
 """Losses given as objects, names or functions, as `compile(loss=...)` takes."""
 
 import keras
-from keras.src.losses.losses import LossFunctionWrapper
+
+from keras_custom.core.keras_internals import LossFunctionWrapper
 
 
 def as_loss(identifier, default: keras.losses.Loss) -> keras.losses.Loss:

@@ -11,7 +11,8 @@ from typing import Any
 
 import tensorflow as tf
 from keras import ops
-from keras.src.backend.tensorflow.trainer import reduce_per_replica
+
+from keras_custom.core import keras_internals
 
 
 def num_replicas_in_sync() -> int:
@@ -40,15 +41,13 @@ def op_determinism():
     context, restored to its previous state after (TensorFlow has no public
     way back).
     """
-    from tensorflow.python.framework import config
-
-    was_enabled = config.is_op_determinism_enabled()
+    was_enabled = keras_internals.is_op_determinism_enabled()
     tf.config.experimental.enable_op_determinism()
     try:
         yield
     finally:
         if not was_enabled:
-            config.disable_op_determinism()
+            keras_internals.disable_op_determinism()
 
 
 def strategy_scope(model):
@@ -57,7 +56,7 @@ def strategy_scope(model):
     A no-op when the model was created outside any strategy or when a
     strategy scope (or a replica context) is already active.
     """
-    strategy = getattr(model, "_distribute_strategy", None)
+    strategy = keras_internals.creation_strategy(model)
     if strategy is None or tf.distribute.has_strategy():
         return contextlib.nullcontext()
     return strategy.scope()
@@ -293,10 +292,9 @@ def input_gradients(fn: Callable[[Any], Any], inputs):
 
 def is_multi_worker(strategy) -> bool:
     """Whether `strategy` is a `MultiWorkerMirroredStrategy` over workers."""
-    return (
-        isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
-        and strategy.extended._in_multi_worker_mode()
-    )
+    return isinstance(
+        strategy, tf.distribute.MultiWorkerMirroredStrategy
+    ) and keras_internals.in_multi_worker_mode(strategy)
 
 
 def reduce_step_logs(logs, strategy):
@@ -310,7 +308,7 @@ def reduce_step_logs(logs, strategy):
         return tf.nest.map_structure(
             lambda value: strategy.reduce("MEAN", value, axis=None), logs
         )
-    return reduce_per_replica(logs, strategy, reduction="auto")
+    return keras_internals.reduce_per_replica(logs, strategy, reduction="auto")
 
 
 def one_step_function(model, step_function, keras_function):
@@ -341,17 +339,23 @@ def one_step_function(model, step_function, keras_function):
     if model.steps_per_execution != 1 or model.run_eagerly:
         return keras_function
 
+    # As in Keras's trainer, autograph does not convert the step: a Python
+    # `if tensor:` in a user's `train_step` fails as it does on
+    # `keras.Model`, and exceptions keep their type.
+    @tf.autograph.experimental.do_not_convert
     def one_step_on_data(data):
         outputs = strategy.run(step_function, args=(data,))
         return reduce_step_logs(outputs, strategy)
 
-    one_step_on_data = model._autoconvert_optionals(
+    one_step_on_data = keras_internals.autoconvert_optionals(
+        model,
         tf.function(
             one_step_on_data, reduce_retracing=True, jit_compile=model.jit_compile
-        )
+        ),
     )
 
     @tf.function(reduce_retracing=True)
+    @tf.autograph.experimental.do_not_convert
     def one_step_on_iterator(iterator):
         return one_step_on_data(iterator.get_next())
 

@@ -24,6 +24,37 @@ class Trackers:
     def __init__(self, owner_name: str):
         self.owner_name = owner_name
         self._by_name: dict[str, keras.metrics.Mean] = {}
+        # Names of the trackers a step updated itself while it was traced.
+        self._updated_by_step: set[str] = set()
+        # Names the traced steps logged.
+        self._logged: set[str] = set()
+
+    def unused(self, name: str) -> bool:
+        """Whether steps have been traced and none logged `name`."""
+        return bool(self._logged) and name not in self._logged
+
+    def _watch(self, tracker: keras.metrics.Mean) -> keras.metrics.Mean:
+        """Notes, when a step is traced, whether it updates `tracker` itself.
+
+        A step written as the Keras guide's updates the model's metrics and
+        returns their results (`{m.name: m.result() for m in
+        self.metrics}`); such a value is logged as it is, not averaged again.
+        """
+        if getattr(tracker, "_keras_custom_watched", False):
+            return tracker
+        update_state = tracker.update_state
+
+        def watched_update_state(*args, **kwargs):
+            self._updated_by_step.add(tracker.name)
+            return update_state(*args, **kwargs)
+
+        tracker.update_state = watched_update_state
+        tracker._keras_custom_watched = True
+        return tracker
+
+    def begin_step(self) -> None:
+        """Called before a step runs (is traced): forget what earlier ones did."""
+        self._updated_by_step.clear()
 
     def __contains__(self, name: str) -> bool:
         return name in self._by_name
@@ -39,6 +70,19 @@ class Trackers:
         ids = {id(tracker) for tracker in self._by_name.values()}
         return [metric for metric in metrics if id(metric) not in ids]
 
+    def adopt(self, tracker: keras.metrics.Mean) -> keras.metrics.Mean:
+        """Makes an existing `Mean` the tracker of its name; returns it.
+
+        The core adopts Keras's own loss tracker as the tracker of `"loss"`,
+        so that `model.metrics[0]` is that tracker, as in Keras.
+        """
+        self._by_name[tracker.name] = self._watch(tracker)
+        return tracker
+
+    def get(self, name: str) -> keras.metrics.Mean | None:
+        """The tracker of `name`, or `None`."""
+        return self._by_name.get(name)
+
     def add(self, name: str) -> keras.metrics.Mean:
         """Returns the tracker of `name`, creating it if needed."""
         if not isinstance(name, str) or not name:
@@ -46,7 +90,7 @@ class Trackers:
                 f"A tracker name must be a non-empty string. Got: {name!r}"
             )
         if name not in self._by_name:
-            self._by_name[name] = keras.metrics.Mean(name=name)
+            self._by_name[name] = self._watch(keras.metrics.Mean(name=name))
         return self._by_name[name]
 
     def record(
@@ -71,10 +115,17 @@ class Trackers:
                 "non-empty dict of named scalars, such as "
                 f"{{'loss': loss}}. Got: {logs!r}"
             )
-        passthrough = set(passthrough)
+        passthrough = set(passthrough) | self._updated_by_step
+        self._logged.update(logs)
         weight = ops.cast(batch_size, "float32")
         results = {}
         for name, value in logs.items():
+            if isinstance(value, Mapping):
+                # Results of a metric with several values, such as the
+                # compiled metrics (`{"compile_metrics": {"mae": ...}}`, as
+                # the Keras guide's steps return): Keras flattens them.
+                results.update(value)
+                continue
             if name in passthrough:
                 results[name] = value
                 continue

@@ -81,6 +81,9 @@ class GAN(CustomModel):
         (https://arxiv.org/abs/1606.03498).
     """
 
+    #: The network whose inputs `export()` serves.
+    serving_network = "generator"
+
     def __init__(
         self,
         generator: keras.Model,

@@ -101,6 +101,9 @@ class VAE(CustomModel):
         (https://arxiv.org/abs/1511.06349).
     """
 
+    #: The network whose inputs `export()` serves.
+    serving_network = "encoder"
+
     def __init__(
         self,
         encoder: keras.Model,

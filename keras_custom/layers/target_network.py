@@ -4,7 +4,7 @@ from collections.abc import Sequence
 
 import keras
 
-from keras_custom.core import scalar_value, tensorflow_backend
+from keras_custom.core import keras_internals, scalar_value, tensorflow_backend
 
 
 class _Reference:
@@ -75,7 +75,7 @@ class TargetNetwork(keras.layers.Layer):
                 # moving averages even when called with `training=True`,
                 # where the target must use the batch's statistics.
                 target.trainable = False
-            for layer in copy._flatten_layers(include_self=True):
+            for layer in keras_internals.flatten_layers(copy):
                 if isinstance(layer, keras.layers.BatchNormalization):
                     # Its statistics move by the moving average alone.
                     layer.momentum = 1.0

@@ -87,6 +87,9 @@ class ActorCritic(CustomModel):
         Estimation", ICLR 2016 (https://arxiv.org/abs/1506.02438).
     """
 
+    #: The network whose inputs `export()` serves.
+    serving_network = "policy_network"
+
     def __init__(
         self,
         policy_network: keras.Model,

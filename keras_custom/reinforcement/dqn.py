@@ -100,6 +100,9 @@ class DQN(CustomModel):
         (https://arxiv.org/abs/1509.06461).
     """
 
+    #: The network whose inputs `export()` serves.
+    serving_network = "q_network"
+
     def __init__(
         self,
         q_network: keras.Model,

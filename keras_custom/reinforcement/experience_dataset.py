@@ -5,14 +5,14 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 
+from keras_custom.core import tensorflow_backend
+
 # Keras takes any `DataAdapter` given to `fit()` as it is
 # (`keras.src.trainers.data_adapters.get_data_adapter`). A
 # `keras.utils.PyDataset` would be read ahead by a background thread, so
 # its batches would be collected with whatever weights that thread
 # happened to see; an adapter of our own controls when a batch is made.
-from keras.src.trainers.data_adapters.data_adapter import DataAdapter
-
-from keras_custom.core import tensorflow_backend
+from keras_custom.core.keras_internals import DataAdapter
 
 
 def _environment_state(env) -> bytes:

@@ -89,6 +89,9 @@ class AdversarialModel(CustomModel):
         (https://arxiv.org/abs/1706.06083).
     """
 
+    #: The network whose inputs `export()` serves.
+    serving_network = "model"
+
     def __init__(
         self,
         model: keras.Model,
@@ -149,7 +152,7 @@ class AdversarialModel(CustomModel):
     # ------------------------------------------------------------------
 
     def _loss(self, x, y, y_pred, sample_weight, training):
-        return self._compute_loss(
+        return self._computed_loss(
             x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=training
         )
 

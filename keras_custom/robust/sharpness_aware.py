@@ -51,6 +51,9 @@ class SharpnessAwareModel(CustomModel):
         Generalization", ICLR 2021 (https://arxiv.org/abs/2010.01412).
     """
 
+    #: The network whose inputs `export()` serves.
+    serving_network = "model"
+
     def __init__(
         self,
         model: keras.Model,
@@ -78,7 +81,7 @@ class SharpnessAwareModel(CustomModel):
 
         def forward():
             y_pred = self.model(x, training=True)
-            loss = self._compute_loss(
+            loss = self._computed_loss(
                 x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=True
             )
             return loss, y_pred

@@ -73,7 +73,10 @@ class SelfSupervisedModel(CustomModel):
     class SiameseCosine(SelfSupervisedModel):
         _serialized_arguments = ("encoder", "augmenter", "projector")
 
-        def __init__(self, encoder, projector, **kwargs):
+        #: The network whose inputs `export()` serves.
+    serving_network = "encoder"
+
+    def __init__(self, encoder, projector, **kwargs):
             super().__init__(encoder, **kwargs)
             self.projector = projector
             self.similarity = NegativeCosineSimilarity()

@@ -104,6 +104,9 @@ class Distiller(CustomModel):
         (https://arxiv.org/abs/1503.02531).
     """
 
+    #: The network whose inputs `export()` serves.
+    serving_network = "student"
+
     def __init__(
         self,
         teacher: keras.Model,
@@ -146,7 +149,9 @@ class Distiller(CustomModel):
                 (student, getattr(loss, "student_layer_name", None)),
             ):
                 if layer_name is not None:
-                    self._features[(model.name, layer_name)] = keras.Model(
+                    # Keyed by a string: `export()` saves this dict, and a
+                    # SavedModel takes no other keys.
+                    self._features[f"{model.name}/{layer_name}"] = keras.Model(
                         model.inputs, model.get_layer(layer_name).output
                     )
         self.add_optimizer("optimizer", None, student, default="adam")
@@ -160,7 +165,7 @@ class Distiller(CustomModel):
     def _outputs(self, model, layer_name, x, final, training):
         if layer_name is None:
             return final
-        return self._features[(model.name, layer_name)](x, training=training)
+        return self._features[f"{model.name}/{layer_name}"](x, training=training)
 
     def _loss_terms(self, x, y, sample_weight, training):
         student_outputs = self.student(x, training=training)

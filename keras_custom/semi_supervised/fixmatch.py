@@ -76,6 +76,9 @@ class FixMatch(CustomModel):
         (https://arxiv.org/abs/2001.07685).
     """
 
+    #: The network whose inputs `export()` serves.
+    serving_network = "model"
+
     def __init__(
         self,
         model: keras.Model,

@@ -68,6 +68,9 @@ class MeanTeacher(CustomModel):
         NeurIPS 2017 (https://arxiv.org/abs/1703.01780).
     """
 
+    #: The network whose inputs `export()` serves.
+    serving_network = "student"
+
     def __init__(
         self,
         student: keras.Model,

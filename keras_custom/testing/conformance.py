@@ -4,6 +4,7 @@ import copy
 import functools
 import math
 import os
+import pickle
 import re
 import tempfile
 
@@ -164,6 +165,115 @@ def _own_message(error: BaseException) -> str:
     return text[match.end() :].strip() if match else text
 
 
+def _shift(variables) -> None:
+    """Adds one to each numeric variable, so that a check sees what loading
+    restores (models built from one seed start equal)."""
+    for variable in variables:
+        dtype = keras.backend.standardize_dtype(variable.dtype)
+        if "float" in dtype or "int" in dtype:
+            variable.assign(variable + keras.ops.cast(1, dtype))
+
+
+def _built_optimizers(model) -> dict:
+    """The optimizers of `model` that are built (Keras loads saved optimizer
+    state only into an optimizer that has its variables)."""
+    optimizers = getattr(model, "optimizers", None)
+    if optimizers is None:
+        optimizers = {"optimizer": getattr(model, "optimizer", None)}
+    return {name: o for name, o in optimizers.items() if o is not None and o.built}
+
+
+def _is_library_model(model) -> bool:
+    """Whether `model`'s class is one of keras_custom's own (not a user's)."""
+    return type(model).__module__.startswith("keras_custom.")
+
+
+def _masked(message: str) -> str:
+    """`message` with its numbers and quoted names masked ("found 2 saved
+    layers", "deserialize 'keras.metrics.mse'")."""
+    return re.sub(r"\d+", "<n>", re.sub(r"'[^'\s]*'", "'<name>'", message))
+
+
+class _BuiltByHand(keras.Model):
+    """A subclassed `keras.Model` of built layers, marked built in
+    `__init__` as a model of built sub-models is: no call builds it, so
+    Keras never records the shape of its inputs."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.dense = keras.layers.Dense(1)
+        self.dense.build((None, 1))
+        self.built = True
+
+    def call(self, x):
+        return self.dense(x)
+
+
+class _BuiltByItsFirstCall(keras.Model):
+    """A subclassed `keras.Model` whose layers its first call builds, so that
+    `from_config` returns it without weights."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.dense = keras.layers.Dense(1)
+
+    def call(self, x):
+        return self.dense(x)
+
+
+def _raised(action):
+    """`(type, own message)` of what `action()` raises, or `None`."""
+    try:
+        action()
+    except Exception as error:
+        return type(error), _own_message(error)
+    return None
+
+
+@functools.cache
+def _keras_refusals(path: str) -> tuple:
+    """What Keras raises on saving `path` for the plain `keras.Model`s it
+    refuses there, as `(type, message)` pairs.
+
+    Computed on small models with the installed Keras, so that the checks
+    follow it. `"export"`: a subclassed model whose input shapes Keras never
+    recorded. `"h5 save"`: a model compiled without a main optimizer (a
+    model whose optimizers are all named, such as a GAN's, is in that state).
+    `"h5 load"`: a subclassed model that `from_config` returns unbuilt, and
+    a model compiled with a loss named by an abbreviation (`"mse"`), which
+    Keras's legacy loader reads back as a metric.
+    """
+    x = np.zeros((2, 1), "float32")
+    inputs = keras.Input((1,))
+    functional = keras.Model(inputs, keras.layers.Dense(1)(inputs))
+    with tempfile.TemporaryDirectory() as folder:
+        file = os.path.join(folder, "model.h5")
+        if path == "export":
+            model = _BuiltByHand(name="built_by_hand")
+            model.predict(x, verbose=0)
+            served = os.path.join(folder, "served")
+            actions = [lambda: model.export(served, verbose=False)]
+        elif path == "h5 save":
+            functional.compile(optimizer=None, loss="mean_squared_error")
+            actions = [lambda: functional.save(file)]
+        elif path == "h5 load":
+            model = _BuiltByItsFirstCall(name="built_by_its_first_call")
+            model(x)
+            model.save(file)
+            classes = {"_BuiltByItsFirstCall": _BuiltByItsFirstCall}
+            functional.compile(optimizer="sgd", loss="mse")
+            abbreviated = os.path.join(folder, "abbreviated.h5")
+            functional.save(abbreviated)
+            actions = [
+                lambda: keras.models.load_model(file, custom_objects=classes),
+                lambda: keras.models.load_model(abbreviated),
+            ]
+        else:
+            raise ValueError(f"Unknown saving path: {path!r}")
+        refusals = [_raised(action) for action in actions]
+    return tuple(refusal for refusal in refusals if refusal is not None)
+
+
 class _Recorder(keras.callbacks.Callback):
     """Records epoch logs and the metric results seen at each epoch start."""
 
@@ -199,6 +309,20 @@ class ConformanceTests:
     - `get_config`/`from_config` and `.keras` save and load: same
       predictions and same optimizer states; training 2 epochs equals
       1 epoch, save, load, 1 more epoch.
+    - Every other saving path of `keras.Model`, each giving the same
+      weights and predictions (`predict_inputs()`, to `atol`):
+      `save_weights`/`load_weights` with a `.weights.h5` file, optimizer
+      states included (`test_weights_file_round_trip`); `export()` for
+      serving, reloaded as a `keras.layers.TFSMLayer`
+      (`test_export_for_serving`); the legacy `.h5` format, loaded by
+      `load_model` and by `load_weights` (`test_legacy_h5`); and
+      `pickle` (`test_pickle_round_trip`). Where Keras itself refuses a
+      path for a `keras.Model` in the same state, a model of your own may
+      be refused with Keras's error, and a model of keras_custom never is:
+      Keras exports a subclassed model only once a call has built it,
+      writes no legacy file for a model compiled without a main optimizer,
+      and reads one back only when `from_config` returns the model built
+      and its loss is not named by an abbreviation such as `"mse"`.
     - `steps_per_execution > 1` and `jit_compile=True` give the results of
       the defaults (a model that samples noise, `draws_random_numbers`, is
       only checked to train under XLA, whose random numbers differ);
@@ -479,6 +603,141 @@ class ConformanceTests:
             self.atol,
             "weights of 1 epoch + save + load + 1 epoch vs 2 epochs",
         )
+
+    # Every saving path of `keras.Model`. Predictions are compared: `predict`
+    # runs `call` with `training=False`, where the models of keras_custom
+    # sample no noise (latents, augmentations and masks are drawn in the
+    # training steps, even with `draws_random_numbers`), and the weights,
+    # compared too, are what makes a round trip reproduce them.
+
+    def _assert_same_predictions(self, outputs, expected, what: str) -> None:
+        outputs = keras.tree.flatten(outputs)
+        expected = keras.tree.flatten(expected)
+        assert len(outputs) == len(expected), (
+            f"{what}: {len(outputs)} outputs against {len(expected)}"
+        )
+        for index, (a, e) in enumerate(zip(outputs, expected, strict=True)):
+            np.testing.assert_allclose(
+                keras.ops.convert_to_numpy(a),
+                e,
+                atol=self.atol,
+                rtol=self.atol,
+                err_msg=f"{what}: predictions[{index}] differ",
+            )
+
+    def _assert_keras_refuses_too(self, model, error, path: str) -> None:
+        """Passes when `error` is what Keras raises on `path` for a plain
+        `keras.Model` in the same state; a model of keras_custom itself is
+        never refused."""
+        where = f"{path} of {type(model).__name__}"
+        message = f"{type(error).__name__}: {_own_message(error)}"
+        if _is_library_model(model):
+            raise AssertionError(f"{where} failed: {message}") from error
+        refusals = {(t, _masked(m)) for t, m in _keras_refusals(path)}
+        if (type(error), _masked(_own_message(error))) not in refusals:
+            raise AssertionError(
+                f"{where} failed where Keras does not refuse a keras.Model: {message}"
+            ) from error
+
+    def test_weights_file_round_trip(self):
+        """`save_weights` to a `.weights.h5` file and `load_weights` into a
+        fresh model restore every weight; and, as Keras does (the file holds
+        the optimizers' variables too), every optimizer state, which loads
+        into an optimizer that is built (`compile()` builds every named one)."""
+        model = self._seeded_model()
+        fresh = self._seeded_model()
+        optimizers = _built_optimizers(fresh)
+        _shift(fresh.weights)
+        for optimizer in optimizers.values():
+            _shift(optimizer.variables)
+        with tempfile.TemporaryDirectory() as folder:
+            path = os.path.join(folder, "model.weights.h5")
+            model.save_weights(path)
+            fresh.load_weights(path)
+        assert_weights_close(fresh.weights, model.weights, 0, "loaded weights")
+        inputs = self.predict_inputs()
+        self._assert_same_predictions(
+            fresh.predict(inputs, verbose=0),
+            model.predict(inputs, verbose=0),
+            "after load_weights",
+        )
+        saved, restored = optimizer_states(model), optimizer_states(fresh)
+        for name in optimizers:
+            assert_weights_close(restored[name], saved[name], 0, f"loaded {name} state")
+
+    def test_export_for_serving(self):
+        """`model.export(path)` writes a SavedModel whose `serve` endpoint,
+        reloaded as a `keras.layers.TFSMLayer`, predicts as the model does."""
+        model = self._seeded_model()
+        inputs = self.predict_inputs()
+        # `predict` calls the model first, as Keras needs before it exports a
+        # subclassed model (it takes the serving signature from that call).
+        expected = model.predict(inputs, verbose=0)
+        with tempfile.TemporaryDirectory() as folder:
+            path = os.path.join(folder, "served")
+            try:
+                model.export(path, verbose=False)
+            except Exception as error:
+                self._assert_keras_refuses_too(model, error, "export")
+                return
+            served = keras.layers.TFSMLayer(path, call_endpoint="serve")
+            outputs = served(inputs)
+        self._assert_same_predictions(outputs, expected, "exported `serve`")
+
+    def test_legacy_h5(self):
+        """`model.save("model.h5")`, the legacy HDF5 format, works as far as
+        Keras keeps it: the file loads with `keras.models.load_model` (except
+        where Keras refuses a `keras.Model` in the same state) and its weights
+        with `load_weights` into a fresh model of any form."""
+        model = self._seeded_model()
+        inputs = self.predict_inputs()
+        expected = model.predict(inputs, verbose=0)
+        with tempfile.TemporaryDirectory() as folder:
+            path = os.path.join(folder, "model.h5")
+            try:
+                model.save(path)
+            except Exception as error:
+                self._assert_keras_refuses_too(model, error, "h5 save")
+                return
+            # A legacy file names a class without the package it is
+            # registered under: Keras finds a custom class in
+            # `custom_objects` only.
+            classes = {type(model).__name__: type(model)}
+            try:
+                loaded = keras.models.load_model(path, custom_objects=classes)
+            except Exception as error:
+                self._assert_keras_refuses_too(model, error, "h5 load")
+            else:
+                assert type(loaded).__name__ == type(model).__name__
+                self._assert_same_predictions(
+                    loaded.predict(inputs, verbose=0), expected, "h5 load_model"
+                )
+            fresh = self._seeded_model()
+            _shift(fresh.weights)
+            fresh.load_weights(path)
+        assert_weights_close(fresh.weights, model.weights, 0, "weights from .h5")
+        self._assert_same_predictions(
+            fresh.predict(inputs, verbose=0), expected, "h5 load_weights"
+        )
+
+    def test_pickle_round_trip(self):
+        """`pickle.loads(pickle.dumps(model))` (Keras pickles through the
+        `.keras` format) gives the same class, weights, predictions and
+        optimizer states."""
+        model = self._seeded_model()
+        restored = pickle.loads(pickle.dumps(model))
+        assert type(restored).__name__ == type(model).__name__
+        assert_weights_close(restored.weights, model.weights, 0, "unpickled weights")
+        inputs = self.predict_inputs()
+        self._assert_same_predictions(
+            restored.predict(inputs, verbose=0),
+            model.predict(inputs, verbose=0),
+            "unpickled",
+        )
+        saved, unpickled = optimizer_states(model), optimizer_states(restored)
+        assert set(unpickled) == set(saved)
+        for name in saved:
+            assert_weights_close(unpickled[name], saved[name], 0, f"unpickled {name}")
 
     # ------------------------------------------------------------------
     # execution modes
