@@ -290,7 +290,18 @@ def functional(cls):
     return cls(inputs, keras.layers.Dense(1)(inputs))
 
 
+def _flat(logs: dict) -> dict:
+    """`logs` with nested results (`{"compile_metrics": {"mae": ...}}`)
+    flattened, as Keras 3.15 returns them (3.12 returns them nested from
+    `evaluate(return_dict=True)`; `CustomModel` flattens them on both)."""
+    flat = {}
+    for key, value in logs.items():
+        flat.update(value if isinstance(value, dict) else {key: value})
+    return flat
+
+
 def assert_same_logs(actual: dict, expected: dict) -> None:
+    expected = _flat(expected)
     assert set(actual) == set(expected)
     for key, values in expected.items():
         np.testing.assert_allclose(actual[key], values, rtol=1e-5, err_msg=key)
