@@ -44,7 +44,8 @@ def functional_shape_error(name: str) -> str:
     `name` (a regex), built on `keras.Input((64,))`, gets a batch of 16
     inputs of 67 features."""
     return (
-        rf"of layer '{name}' is incompatible with the layer: expected "
+        # Keras 3.15 quotes the layer's name with ', Keras 3.12 with ".
+        rf"of layer ['\"]{name}['\"] is incompatible with the layer: expected "
         r"shape=\(None, 64\), found shape=\(16, 67\)"
     )
 

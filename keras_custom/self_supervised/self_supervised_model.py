@@ -73,10 +73,7 @@ class SelfSupervisedModel(CustomModel):
     class SiameseCosine(SelfSupervisedModel):
         _serialized_arguments = ("encoder", "augmenter", "projector")
 
-        #: The network whose inputs `export()` serves.
-    serving_network = "encoder"
-
-    def __init__(self, encoder, projector, **kwargs):
+        def __init__(self, encoder, projector, **kwargs):
             super().__init__(encoder, **kwargs)
             self.projector = projector
             self.similarity = NegativeCosineSimilarity()
@@ -107,6 +104,8 @@ class SelfSupervisedModel(CustomModel):
 
     #: Constructor arguments that are Keras objects, (de)serialized by config.
     _serialized_arguments = ("encoder", "augmenter")
+    #: The network whose inputs `export()` serves.
+    serving_network = "encoder"
 
     def __init__(
         self,
