@@ -24,7 +24,8 @@ As in ``self_supervised.py``, each form is built, compiled and warmed up
 (tracing) once; then the forms are timed in alternating rounds in one
 process (the order reversed every other round), each run timing a call of
 one epoch and a call of ``--epochs`` epochs with ``time.perf_counter`` and
-``time.process_time``. The tables are ``generative.py``'s: the median
+``time.process_time``. The tables are ``generative.py``'s (both come from
+`benchmarks.common`): the median
 per-round ratio of time per step to the loop's, wall clock and CPU, and the
 speed-up of ``steps_per_execution=16``. The random draws of the loop
 (``tf.random``) and of the models (their ``SeedGenerator``) differ, so the
@@ -33,68 +34,28 @@ final losses agree only roughly. ``main()`` returns the results as a dict
 
 Usage::
 
-    .venv/bin/python benchmarks/fit_vs_loop.py [--rounds 7] [--epochs 6]
+    .venv/bin/python -m benchmarks.fit_vs_loop [--rounds 7] [--epochs 6]
         [--batch-size 64] [--samples 4096] [--models wgan_gp,dqn,...]
         [--json results.json]
 """
 
 from __future__ import annotations
 
-import os
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
-import argparse
-import gc
-import json
-import platform
-import sys
 import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
 from typing import Any
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import keras_custom
+from benchmarks import common
 
-import generative  # noqa: E402  (the sibling benchmark: shared helpers)
-from generative import Run, _paired, format_tables  # noqa: E402
-
-import keras_custom  # noqa: E402
-from keras_custom.datasets import digits  # noqa: E402
-
-SEED = 1234
 PIXELS = 64
 CLASSES = 10
 HIDDEN = 128
 LATENT = 32
-SPEEDUP_SPE = generative.SPEEDUP_SPE
-TARGET_RATIO = generative.TARGET_RATIO
-MODELS = (
-    "wgan_gp",
-    "conditional_gan",
-    "distiller",
-    "fixmatch",
-    "mean_teacher",
-    "sam",
-    "adversarial",
-    "dqn",
-    "actor_critic",
-)
-LIBRARY_NAMES = {
-    "wgan_gp": "WGANGP",
-    "conditional_gan": "ConditionalGAN",
-    "distiller": "Distiller",
-    "fixmatch": "FixMatch",
-    "mean_teacher": "MeanTeacher",
-    "sam": "SharpnessAwareModel",
-    "adversarial": "AdversarialModel",
-    "dqn": "DQN",
-    "actor_critic": "ActorCritic",
-}
+MODELS = common.FIT_VS_LOOP_MODELS
 
 # Model settings (the library's defaults unless noted).
 CRITIC_STEPS = 5
@@ -122,18 +83,6 @@ ENTROPY_WEIGHT = 0.01
 # ----------------------------------------------------------------------
 
 
-def load_digits(samples: int) -> tuple[np.ndarray, np.ndarray]:
-    """The digits training split, flattened, /16, tiled to `samples` rows."""
-    (x_train, y_train), _ = digits.load_data()
-    x = x_train.reshape(len(x_train), -1).astype("float32") / 16.0
-    repeats = -(-samples // len(x))
-    return np.tile(x, (repeats, 1))[:samples], np.tile(y_train, repeats)[:samples]
-
-
-def whole_batches(samples: int, batch_size: int) -> int:
-    return max(batch_size, samples - samples % batch_size)
-
-
 def make_dataset(model: str, samples: int, batch_size: int) -> tf.data.Dataset:
     """The batches of `model`, shared by the loop and `fit()`.
 
@@ -142,7 +91,7 @@ def make_dataset(model: str, samples: int, batch_size: int) -> tf.data.Dataset:
     `UNLABELED_RATIO` times larger into `((x_labeled, x_unlabeled), y)`.
     DQN and ActorCritic: fixed transition batches, not shuffled.
     """
-    rng = np.random.default_rng(SEED)
+    rng = np.random.default_rng(common.SEED)
     if model in ("dqn", "actor_critic"):
         size = DQN_BATCH if model == "dqn" else A2C_BATCH
         count = (samples // batch_size) * size
@@ -166,21 +115,19 @@ def make_dataset(model: str, samples: int, batch_size: int) -> tf.data.Dataset:
                 "return": rng.normal(size=count).astype("float32"),
             }
         return tf.data.Dataset.from_tensor_slices(transitions).batch(size)
-    samples = whole_batches(samples, batch_size)
-    x, y = load_digits(samples)
+    samples = common.whole_batches(samples, batch_size)
+    x, y = common.tiled_digits(samples)
     if model in ("fixmatch", "mean_teacher"):
-        unlabeled_size = UNLABELED_RATIO * batch_size
-        x_unlabeled, _ = load_digits(samples * UNLABELED_RATIO)
-        labeled = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(len(x))
-        unlabeled = tf.data.Dataset.from_tensor_slices(x_unlabeled[::-1].copy())
-        unlabeled = unlabeled.shuffle(len(x_unlabeled))
+        x_unlabeled, _ = common.tiled_digits(samples * UNLABELED_RATIO)
         return tf.data.Dataset.zip(
-            labeled.batch(batch_size), unlabeled.batch(unlabeled_size)
+            common.shuffled_batches((x, y), batch_size),
+            common.shuffled_batches(
+                x_unlabeled[::-1].copy(), UNLABELED_RATIO * batch_size
+            ),
         ).map(lambda labeled, x_u: ((labeled[0], x_u), labeled[1]))
     if model == "wgan_gp":
-        return tf.data.Dataset.from_tensor_slices(x).shuffle(len(x)).batch(batch_size)
-    dataset = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(len(x))
-    return dataset.batch(batch_size)
+        return common.shuffled_batches(x, batch_size)
+    return common.shuffled_batches((x, y), batch_size)
 
 
 # ----------------------------------------------------------------------
@@ -229,21 +176,9 @@ def build_networks(model: str) -> list[keras.Model]:
     ]
 
 
-def initial_weights(models) -> dict[str, list[list[np.ndarray]]]:
-    """The initial weights of every network of each model, made once."""
-    keras.utils.set_random_seed(SEED)
-    weights = {
-        model: [network.get_weights() for network in build_networks(model)]
-        for model in models
-    }
-    keras.backend.clear_session()
-    return weights
-
-
 def fresh_networks(model: str, weights: dict) -> list[keras.Model]:
     networks = build_networks(model)
-    for network, values in zip(networks, weights[model], strict=True):
-        network.set_weights(values)
+    common.set_weights(networks, weights[model])
     return networks
 
 
@@ -274,12 +209,6 @@ def frozen_copy(network: keras.Model) -> keras.Model:
 # ----------------------------------------------------------------------
 
 sparse_ce = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-binary_ce = keras.losses.BinaryCrossentropy(from_logits=True)
-
-
-def apply(optimizer, tape, loss, variables) -> None:
-    gradients = tape.gradient(loss, variables)
-    optimizer.apply_gradients(zip(gradients, variables, strict=True))
 
 
 def accuracy(y, logits):
@@ -287,11 +216,6 @@ def accuracy(y, logits):
     return tf.reduce_mean(
         tf.cast(tf.equal(tf.cast(y, tf.int32), predictions), "float32")
     )
-
-
-def moving_average(targets, sources, decay: float) -> None:
-    for target, source in zip(targets, sources, strict=True):
-        target.assign(decay * target + (1.0 - decay) * source)
 
 
 class Loop:
@@ -346,7 +270,9 @@ class WganGpLoop(Loop):
                     - tf.reduce_mean(real_scores)
                     + GP_WEIGHT * penalty
                 )
-            apply(self.d_optimizer, tape, d_loss, critic.trainable_variables)
+            common.apply_gradients(
+                self.d_optimizer, tape, d_loss, critic.trainable_variables
+            )
             d_losses.append(d_loss)
             penalties.append(penalty)
         latents = tf.random.normal([batch_size, LATENT])
@@ -354,7 +280,9 @@ class WganGpLoop(Loop):
             g_loss = -tf.reduce_mean(
                 critic(generator(latents, training=True), training=True)
             )
-        apply(self.g_optimizer, tape, g_loss, generator.trainable_variables)
+        common.apply_gradients(
+            self.g_optimizer, tape, g_loss, generator.trainable_variables
+        )
         self.record(
             tf.reduce_mean(tf.stack(d_losses)),
             g_loss,
@@ -379,18 +307,20 @@ class ConditionalGanLoop(Loop):
             [tf.random.normal([batch_size, LATENT]), labels], training=True
         )
         with tf.GradientTape() as tape:
-            d_loss = generative.discriminator_loss(
+            d_loss = common.discriminator_loss(
                 discriminator([real, labels], training=True),
                 discriminator([fake, labels], training=True),
             )
-        apply(self.d_optimizer, tape, d_loss, discriminator.trainable_variables)
+        common.apply_gradients(
+            self.d_optimizer, tape, d_loss, discriminator.trainable_variables
+        )
         latents = tf.random.normal([batch_size, LATENT])
         with tf.GradientTape() as tape:
             fake = generator([latents, labels], training=True)
-            g_loss = generative.generator_loss(
-                discriminator([fake, labels], training=True)
-            )
-        apply(self.g_optimizer, tape, g_loss, generator.trainable_variables)
+            g_loss = common.generator_loss(discriminator([fake, labels], training=True))
+        common.apply_gradients(
+            self.g_optimizer, tape, g_loss, generator.trainable_variables
+        )
         self.record(d_loss, g_loss)
 
 
@@ -415,7 +345,7 @@ class DistillerLoop(Loop):
                 tf.nn.softmax(student_logits / TEMPERATURE),
             ) * (TEMPERATURE**2)
             loss = ALPHA * student_loss + (1.0 - ALPHA) * distillation_loss
-        apply(self.optimizer, tape, loss, student.trainable_variables)
+        common.apply_gradients(self.optimizer, tape, loss, student.trainable_variables)
         self.record(loss, student_loss, distillation_loss)
 
 
@@ -463,7 +393,7 @@ class FixMatchLoop(Loop):
                 sample_weight=mask,
             )
             loss = supervised_loss + unsupervised_loss
-        apply(self.optimizer, tape, loss, model.trainable_variables)
+        common.apply_gradients(self.optimizer, tape, loss, model.trainable_variables)
         self.record(loss, supervised_loss, unsupervised_loss, tf.reduce_mean(mask))
 
 
@@ -500,8 +430,10 @@ class MeanTeacherLoop(Loop):
                 tf.nn.softmax(teacher_logits), tf.nn.softmax(student_logits)
             )
             loss = supervised_loss + consistency_loss
-        apply(self.optimizer, tape, loss, student.trainable_variables)
-        moving_average(self.teacher.weights, student.weights, EMA_DECAY)
+        common.apply_gradients(self.optimizer, tape, loss, student.trainable_variables)
+        common.moving_average(
+            zip(self.teacher.weights, student.weights, strict=True), EMA_DECAY
+        )
         self.record(loss, supervised_loss, consistency_loss)
 
 
@@ -560,7 +492,7 @@ class AdversarialLoop(Loop):
             loss = (
                 1.0 - ADVERSARIAL_WEIGHT
             ) * clean_loss + ADVERSARIAL_WEIGHT * adversarial_loss
-        apply(self.optimizer, tape, loss, model.trainable_variables)
+        common.apply_gradients(self.optimizer, tape, loss, model.trainable_variables)
         self.record(
             loss,
             clean_loss,
@@ -597,8 +529,12 @@ class DqnLoop(Loop):
             continues = 1.0 - tf.cast(batch["terminated"], "float32")
             targets = tf.stop_gradient(batch["reward"] + GAMMA * continues * next_q)
             loss = self.huber(targets[:, None], q_taken[:, None])
-        apply(self.optimizer, tape, loss, q_network.trainable_variables)
-        moving_average(self.target.weights, q_network.weights, 1.0 - TAU)
+        common.apply_gradients(
+            self.optimizer, tape, loss, q_network.trainable_variables
+        )
+        common.moving_average(
+            zip(self.target.weights, q_network.weights, strict=True), 1.0 - TAU
+        )
         self.record(loss, tf.reduce_mean(q_taken))
 
 
@@ -629,7 +565,7 @@ class ActorCriticLoop(Loop):
                 tf.reduce_sum(tf.exp(log_probabilities) * log_probabilities, -1)
             )
             loss = policy_loss + VALUE_WEIGHT * value_loss - ENTROPY_WEIGHT * entropy
-        apply(self.optimizer, tape, loss, variables)
+        common.apply_gradients(self.optimizer, tape, loss, variables)
         self.record(loss, policy_loss, value_loss, entropy)
 
 
@@ -644,18 +580,6 @@ LOOPS: dict[str, type[Loop]] = {
     "dqn": DqnLoop,
     "actor_critic": ActorCriticLoop,
 }
-
-
-def train_loop(loop: Loop, dataset: tf.data.Dataset, epochs: int) -> dict[str, float]:
-    """The tutorials' outer loop; returns the last epoch's mean logs."""
-    logs: dict[str, float] = {}
-    for _ in range(epochs):
-        for tracker in loop.trackers:
-            tracker.reset_state()
-        for batch in dataset:
-            loop.train_step(batch)
-        logs = {tracker.name: float(tracker.result()) for tracker in loop.trackers}
-    return logs
 
 
 # ----------------------------------------------------------------------
@@ -735,133 +659,9 @@ def library_model(model: str, networks: list[keras.Model]) -> keras.Model:
     )
 
 
-# ----------------------------------------------------------------------
-# Forms, runs and the summary
-# ----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Form:
-    """One way of training one model: ``loop`` or ``keras_custom``."""
-
-    model: str
-    name: str
-    description: str
-    kind: str
-    steps_per_execution: int = 1
-
-    @property
-    def key(self) -> str:
-        return f"{self.model}_{self.name}"
-
-
-def forms_of(model: str) -> tuple[Form, ...]:
-    label = LIBRARY_NAMES[model]
-    return (
-        Form(model, "loop", "hand-written @tf.function loop over tf.data", "loop"),
-        Form(model, "fit", f"keras_custom.{label}, compile(), fit()", "keras_custom"),
-        Form(
-            model,
-            f"fit_spe{SPEEDUP_SPE}",
-            f"keras_custom.{label}, compile(steps_per_execution={SPEEDUP_SPE}), fit()",
-            "keras_custom",
-            SPEEDUP_SPE,
-        ),
-    )
-
-
-@dataclass
-class Prepared:
-    """A form built, compiled and warmed up, ready to be timed."""
-
-    form: Form
-    train: Callable[[int], dict[str, float]]
-    setup_seconds: float
-    steps_per_epoch: int
-
-
-def prepare(form: Form, weights: dict, dataset: tf.data.Dataset) -> Prepared:
-    """Builds a form on the initial weights and trains one warm-up epoch."""
-    start = time.perf_counter()
-    networks = fresh_networks(form.model, weights)
-    if form.kind == "loop":
-        loop = LOOPS[form.model](networks)
-
-        def train(epochs: int) -> dict[str, float]:
-            return train_loop(loop, dataset, epochs)
-
-    else:
-        model = library_model(form.model, networks)
-        model.compile(steps_per_execution=form.steps_per_execution)
-
-        def train(epochs: int) -> dict[str, float]:
-            history = model.fit(dataset, epochs=epochs, verbose=0, shuffle=False)
-            return {name: float(values[-1]) for name, values in history.history.items()}
-
-    train(1)  # the warm-up epoch: tracing
-    steps = int(dataset.cardinality())
-    return Prepared(form, train, time.perf_counter() - start, steps)
-
-
-def time_run(prepared: Prepared, round_index: int, epochs: int) -> Run:
-    """Times a call training one epoch, then a call training `epochs` epochs."""
-    gc.collect()
-    start = time.perf_counter()
-    prepared.train(1)
-    one_epoch_seconds = time.perf_counter() - start
-    gc.collect()
-    cpu_start = time.process_time()
-    start = time.perf_counter()
-    final_losses = prepared.train(epochs)
-    train_seconds = time.perf_counter() - start
-    cpu_seconds = time.process_time() - cpu_start
-    return Run(
-        form=prepared.form.key,
-        round=round_index,
-        setup_seconds=prepared.setup_seconds,
-        one_epoch_seconds=one_epoch_seconds,
-        train_seconds=train_seconds,
-        cpu_seconds=cpu_seconds,
-        epochs=epochs,
-        steps=epochs * prepared.steps_per_epoch,
-        final_losses=final_losses,
-    )
-
-
-def summarize(runs: list[Run], models: list[str], rounds: int) -> dict[str, Any]:
-    """Per-form medians with ratios to the loop, and the speed-up of spe=16.
-
-    The rows of `generative.summarize`, so `generative.format_tables`
-    prints them.
-    """
-    by_key = {(run.form, run.round): run for run in runs}
-    forms, comparisons = [], []
-    for model in models:
-        loop, fit, fit_spe = forms_of(model)
-        for form in (loop, fit, fit_spe):
-            own = [by_key[(form.key, r)] for r in range(rounds)]
-            to_loop = _paired(by_key, form.key, loop.key, rounds)
-            forms.append(
-                {
-                    **generative.form_summary(
-                        model, form, own, to_loop, by_key, loop.key
-                    ),
-                    "meets_target": (
-                        to_loop["median"] <= TARGET_RATIO
-                        if form.name == "fit"
-                        else None
-                    ),
-                }
-            )
-        comparisons.append(
-            {
-                "model": model,
-                "speedup_steps_per_execution": SPEEDUP_SPE,
-                # time per step with 1 / time per step with SPEEDUP_SPE
-                "speedup": _paired(by_key, fit.key, fit_spe.key, rounds),
-            }
-        )
-    return {"forms": forms, "comparisons": comparisons}
+BUILDERS = common.Builders(
+    loop=lambda model, networks: LOOPS[model](networks), library_model=library_model
+)
 
 
 # ----------------------------------------------------------------------
@@ -869,137 +669,60 @@ def summarize(runs: list[Run], models: list[str], rounds: int) -> dict[str, Any]
 # ----------------------------------------------------------------------
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0],
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    parser.add_argument(
-        "--rounds", type=int, default=7, help="rounds; use at least 5 for a median"
-    )
-    parser.add_argument("--epochs", type=int, default=6, help="timed epochs per run")
-    parser.add_argument(
-        "--batch-size",
-        type=int,
-        default=64,
-        help="labeled batch size of the image models (the unlabeled batch is "
+def parse_args(argv: list[str] | None = None):
+    parser = common.timing_parser(
+        __doc__,
+        rounds=7,
+        epochs=6,
+        samples=4096,
+        models=MODELS,
+        batch_help="labeled batch size of the image models (the unlabeled batch is "
         f"{UNLABELED_RATIO}x; DQN and ActorCritic take {DQN_BATCH} and "
         f"{A2C_BATCH} transitions)",
     )
-    parser.add_argument(
-        "--samples",
-        type=int,
-        default=4096,
-        help="training samples (digits tiled); steps per epoch = samples / "
-        "batch size, for every model",
-    )
-    parser.add_argument(
-        "--models",
-        default=",".join(MODELS),
-        help="comma-separated models to run, of: " + ", ".join(MODELS),
-    )
-    parser.add_argument("--json", metavar="PATH", help="also write results as JSON")
-    args = parser.parse_args(argv)
-    for name in ("rounds", "epochs", "batch_size", "samples"):
-        if getattr(args, name) < 1:
-            parser.error(f"--{name.replace('_', '-')} must be at least 1")
-    args.models = [m.strip() for m in args.models.split(",") if m.strip()]
-    unknown = sorted(set(args.models) - set(MODELS))
-    if unknown or not args.models:
-        parser.error(f"--models takes some of {', '.join(MODELS)}; got {unknown}")
-    return args
+    return common.parse(parser, argv, MODELS)
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    """Runs the benchmark and prints the tables; returns the results as a dict.
+    """Times the other models against their loops, prints the tables.
 
-    Args:
-        argv: Command-line arguments; `None` reads `sys.argv`, `[]` takes the
-            defaults.
+    Returns the results, what ``--json`` writes. `argv`: the arguments, or
+    `None` for the command line's.
     """
     args = parse_args(argv)
-    load_before = os.getloadavg()
-    print(
-        f"keras {keras.__version__}, tensorflow {tf.__version__}, "
-        f"keras_custom {keras_custom.__version__}, python "
-        f"{platform.python_version()}, {os.cpu_count()} CPUs, "
-        f"load average {load_before[0]:.2f}"
-    )
+    load_before = common.print_environment()
     steps_per_epoch = args.samples // args.batch_size
-    print(
-        f"models {', '.join(args.models)}; {steps_per_epoch} steps/epoch, "
-        f"{args.epochs} timed epochs per run, {args.rounds} rounds"
-    )
+    common.print_plan(args, f"models {', '.join(args.models)}; ", steps_per_epoch)
     started = time.perf_counter()
-    weights = initial_weights(args.models)
-    keras.utils.set_random_seed(SEED)
-    prepared: dict[str, Prepared] = {}
-    for model in args.models:
+    weights = common.initial_weights(args.models, build_networks)
+    keras.utils.set_random_seed(common.SEED)
+    forms = {model: common.forms_of(model) for model in args.models}
+    prepared: dict[str, common.Prepared] = {}
+    for model, model_forms in forms.items():
         dataset = make_dataset(model, args.samples, args.batch_size)
-        for form in forms_of(model):
-            prepared[form.key] = prepare(form, weights, dataset)
+        for form in model_forms:
+            prepared[form.key] = BUILDERS.prepare(
+                form,
+                lambda model=model: fresh_networks(model, weights),
+                lambda dataset=dataset: dataset,
+                None,
+                int(dataset.cardinality()),
+            )
             print(
                 f"prepared {form.key} in {prepared[form.key].setup_seconds:.1f}s",
                 flush=True,
             )
-    runs: list[Run] = []
-    for round_index in range(args.rounds):
-        done = []
-        for model in args.models:
-            order = forms_of(model)
-            if round_index % 2:
-                order = order[::-1]
-            for form in order:
-                run = time_run(prepared[form.key], round_index, args.epochs)
-                runs.append(run)
-                done.append(f"{run.form} {run.train_seconds:.2f}s")
-        print(f"round {round_index + 1}/{args.rounds}: " + ", ".join(done), flush=True)
-    total_seconds = time.perf_counter() - started
-    load_after = os.getloadavg()
-    summary = summarize(runs, args.models, args.rounds)
-
-    print()
-    print(format_tables(summary))
-    print()
-    print(
-        f"Total {total_seconds:.0f}s; load average {load_before[0]:.2f} before, "
-        f"{load_after[0]:.2f} after (other processes add noise)."
+    runs = common.alternate(
+        args.rounds,
+        list(forms.values()),
+        lambda form, round_index: common.time_run(
+            prepared[form.key], round_index, args.epochs
+        ),
     )
-    result = {
-        "config": {
-            "rounds": args.rounds,
-            "epochs": args.epochs,
-            "batch_size": args.batch_size,
-            "samples": args.samples,
-            "steps_per_epoch": steps_per_epoch,
-            "models": args.models,
-            "fit_input": "dataset",
-            "reference": False,
-            "speedup_steps_per_execution": SPEEDUP_SPE,
-            "target_ratio": TARGET_RATIO,
-        },
-        "environment": generative.environment(load_before, load_after),
-        "total_seconds": total_seconds,
-        "summary": summary,
-        "runs": [
-            {
-                **asdict(run),
-                "ms_per_step": run.ms_per_step,
-                "epoch_seconds": run.epoch_seconds,
-                "fixed_seconds": run.fixed_seconds,
-                "steady_ms_per_step": run.steady_ms_per_step,
-            }
-            for run in runs
-        ],
-    }
-    if args.json:
-        with open(args.json, "w", encoding="utf-8") as file:
-            json.dump(result, file, indent=2)
-            file.write("\n")
-        print(f"Wrote {args.json}")
-    return result
+    return common.finish(
+        args, forms, runs, started, load_before, args.samples, steps_per_epoch
+    )
 
 
 if __name__ == "__main__":
     main()
-    sys.exit(0)

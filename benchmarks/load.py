@@ -28,22 +28,20 @@ traces once per input signature and stays flat after warm-up.
 
 Usage::
 
-    python benchmarks/load.py [--steps 10000] [--epochs 10] [--json out.json]
+    python -m benchmarks.load [--steps 10000] [--epochs 10] [--json out.json]
 
 The exit code is 0 whatever the result: this is a report, not a test.
 """
 
-import argparse
-import json
-import sys
 import time
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+from benchmarks import common
 from keras_custom import GAN, CustomModel
-from keras_custom.demo import networks
+from keras_custom.recipes import generative as networks
 
 BATCH_SIZE = 64
 
@@ -98,11 +96,8 @@ def classifier(cls):
     inputs = keras.Input((64,))
     hidden = keras.layers.Dense(128, activation="relu")(inputs)
     model = cls(inputs, keras.layers.Dense(10)(hidden))
-    model.compile(
-        optimizer="adam",
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=["accuracy"],
-    )
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    model.compile(optimizer="adam", loss=loss, metrics=["accuracy"])
     return model
 
 
@@ -149,7 +144,7 @@ def run(name: str, model, data, validation, steps: int, epochs: int, every: int)
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = common.new_parser(__doc__)
     parser.add_argument("--steps", type=int, default=10_000)
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--sample-every", type=int, default=250)
@@ -205,15 +200,12 @@ def main(argv: list[str] | None = None) -> list[dict]:
         "train_traces",
         "test_traces",
     ]
-    print("| " + " | ".join(columns) + " |")
-    print("|" + "---|" * len(columns))
+    print("\n".join(common.table_head(*columns)))
     for result in results:
         print("| " + " | ".join(str(result[c]) for c in columns) + " |")
-    if args.json:
-        with open(args.json, "w") as file:
-            json.dump(results, file, indent=1)
+    common.write_json(args.json, results)
     return results
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    main()

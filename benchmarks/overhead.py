@@ -32,41 +32,29 @@ result: this is a report, not a test.
 
 Usage::
 
-    .venv/bin/python benchmarks/overhead.py [--rounds 7] [--epochs 8]
+    .venv/bin/python -m benchmarks.overhead [--rounds 7] [--epochs 8]
         [--batch-size 64] [--samples 4096] [--json results.json]
 """
 
 from __future__ import annotations
 
+import functools
 import os
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
-import argparse
-import gc
-import json
-import platform
 import statistics
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-import generative  # noqa: E402  (the sibling benchmark: shared helpers)
-
-import keras_custom  # noqa: E402
-from keras_custom import CustomModel  # noqa: E402
-from keras_custom.datasets import digits  # noqa: E402
+from benchmarks import common
+from keras_custom import CustomModel
 
 TARGET_RATIO = 1.03
-SEED = 1234
 HIDDEN_UNITS = 256
 NUM_CLASSES = 10
 
@@ -82,14 +70,8 @@ def load_data(samples: int, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
     The sample count is rounded down to a multiple of `batch_size` so every
     batch has the same shape and the train function is traced only once.
     """
-    (x_train, y_train), _ = digits.load_data()
-    x = x_train.reshape(len(x_train), -1).astype("float32") / 16.0
-    y = y_train.astype("int32")
-    samples = max(batch_size, samples - samples % batch_size)
-    repeats = -(-samples // len(x))
-    x = np.tile(x, (repeats, 1))[:samples]
-    y = np.tile(y, repeats)[:samples]
-    return x, y
+    x, y = common.tiled_digits(common.whole_batches(samples, batch_size))
+    return x, y.astype("int32")
 
 
 def mlp_graph() -> tuple[keras.KerasTensor, keras.KerasTensor]:
@@ -218,6 +200,9 @@ FORMS: tuple[Form, ...] = (
 class Run:
     """Measurements of one run of one form."""
 
+    #: The properties that `common.record` writes beside the fields.
+    DERIVED: ClassVar[tuple[str, ...]] = ("steps_per_second",)
+
     form: str
     round: int
     setup_seconds: float
@@ -234,10 +219,8 @@ class Run:
 
 def initial_weights() -> list[np.ndarray]:
     """The initial weights every run starts from, made once from `SEED`."""
-    keras.utils.set_random_seed(SEED)
-    weights = keras.Model(*mlp_graph()).get_weights()
-    keras.backend.clear_session()
-    return weights
+    weights = common.initial_weights(["mlp"], lambda _: [keras.Model(*mlp_graph())])
+    return weights["mlp"][0]
 
 
 def run_once(
@@ -250,28 +233,22 @@ def run_once(
     batch_size: int,
 ) -> Run:
     """Builds, compiles, warms up and times one form."""
-    keras.backend.clear_session()
-    gc.collect()
-    keras.utils.set_random_seed(SEED + round_index)
+    common.fresh_round(round_index)
     start = time.perf_counter()
     model = form.build()
     model.set_weights(weights)
     model.fit(x, y, batch_size=batch_size, epochs=1, verbose=0)
     setup_seconds = time.perf_counter() - start
-    gc.collect()
-    cpu_start = time.process_time()
-    start = time.perf_counter()
-    history = model.fit(x, y, batch_size=batch_size, epochs=epochs, verbose=0)
-    fit_seconds = time.perf_counter() - start
-    cpu_seconds = time.process_time() - cpu_start
-    steps = epochs * (len(x) // batch_size)
+    history, fit_seconds, cpu_seconds = common.timed(
+        lambda: model.fit(x, y, batch_size=batch_size, epochs=epochs, verbose=0)
+    )
     return Run(
         form=form.name,
         round=round_index,
         setup_seconds=setup_seconds,
         fit_seconds=fit_seconds,
         cpu_seconds=cpu_seconds,
-        steps=steps,
+        steps=epochs * (len(x) // batch_size),
         final_loss=float(history.history["loss"][-1]),
         optimizer=type(model.optimizer).__name__,
     )
@@ -283,28 +260,15 @@ def summarize(runs: list[Run], rounds: int) -> list[dict[str, Any]]:
     summary = []
     for form in FORMS:
         own = [by_key[(form.name, r)] for r in range(rounds)]
-        baseline = form.baseline or form.name
-        ratios = [
-            by_key[(form.name, r)].fit_seconds / by_key[(baseline, r)].fit_seconds
-            for r in range(rounds)
-        ]
-        ratio = statistics.median(ratios)
-        meets_target = None if form.baseline is None else ratio <= TARGET_RATIO
-        cpu_ratios = [
-            by_key[(form.name, r)].cpu_seconds / by_key[(baseline, r)].cpu_seconds
-            for r in range(rounds)
-        ]
+        to_baseline = common.paired(
+            by_key, form.name, form.baseline or form.name, rounds, wall="fit_seconds"
+        )
         summary.append(
             {
                 "form": form.name,
                 "description": form.description,
                 "baseline": form.baseline,
-                "ratio_median": ratio,
-                "ratio_min": min(ratios),
-                "ratio_max": max(ratios),
-                "ratios": ratios,
-                "cpu_ratio_median": statistics.median(cpu_ratios),
-                "cpu_ratios": cpu_ratios,
+                **common.ratio_fields(to_baseline),
                 "steps_per_second_median": statistics.median(
                     run.steps_per_second for run in own
                 ),
@@ -314,7 +278,11 @@ def summarize(runs: list[Run], rounds: int) -> list[dict[str, Any]]:
                 ),
                 "final_loss_median": statistics.median(run.final_loss for run in own),
                 "optimizers": sorted({run.optimizer for run in own}),
-                "meets_target": meets_target,
+                "meets_target": (
+                    None
+                    if form.baseline is None
+                    else to_baseline["median"] <= TARGET_RATIO
+                ),
             }
         )
     return summary
@@ -322,87 +290,51 @@ def summarize(runs: list[Run], rounds: int) -> list[dict[str, Any]]:
 
 def format_table(summary: list[dict[str, Any]]) -> str:
     """A Markdown table of the summary."""
-    header = (
-        "| form | vs | ratio (median) | ratio range | CPU ratio | steps/s "
-        "| setup s | final loss | optimizer | within 1.03 |"
+    lines = common.table_head(
+        *("form", "vs", "ratio (median)", "ratio range", "CPU ratio", "steps/s"),
+        *("setup s", "final loss", "optimizer", f"within {TARGET_RATIO:.2f}"),
     )
-    lines = [header, "|" + "---|" * (header.count("|") - 1)]
     for row in summary:
-        if row["baseline"] is None:
-            vs, ratio, spread, cpu, meets = "-", "1.000", "-", "1.000", "(baseline)"
-        else:
-            vs = row["baseline"]
-            ratio = f"{row['ratio_median']:.3f}"
-            spread = f"{row['ratio_min']:.3f}-{row['ratio_max']:.3f}"
-            cpu = f"{row['cpu_ratio_median']:.3f}"
-            meets = "yes" if row["meets_target"] else "NO"
+        baseline = row["baseline"] is None
+        ratio, spread, cpu = common.ratio_cells(row, baseline)
         lines.append(
-            f"| {row['form']} | {vs} | {ratio} | {spread} | {cpu} "
-            f"| {row['steps_per_second_median']:.0f} "
+            f"| {row['form']} | {'-' if baseline else row['baseline']} | {ratio} "
+            f"| {spread} | {cpu} | {row['steps_per_second_median']:.0f} "
             f"| {row['setup_seconds_median']:.2f} "
-            f"| {row['final_loss_median']:.4f} "
-            f"| {','.join(row['optimizers'])} | {meets} |"
+            f"| {row['final_loss_median']:.4f} | {','.join(row['optimizers'])} "
+            f"| {common.target_cell(row['meets_target'], baseline)} |"
         )
     return "\n".join(lines)
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0],
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    parser.add_argument(
-        "--rounds",
-        type=int,
-        default=7,
-        help="rounds; use at least 5 for a meaningful median",
-    )
-    parser.add_argument("--epochs", type=int, default=8, help="timed epochs per run")
-    parser.add_argument("--batch-size", type=int, default=64, help="batch size")
-    parser.add_argument(
-        "--samples",
-        type=int,
-        default=4096,
-        help="training samples (digits tiled, rounded down to whole batches)",
-    )
-    parser.add_argument("--json", metavar="PATH", help="also write results as JSON")
-    args = parser.parse_args(argv)
-    for name in ("rounds", "epochs", "batch_size", "samples"):
-        if getattr(args, name) < 1:
-            parser.error(f"--{name.replace('_', '-')} must be at least 1")
-    return args
+def parse_args(argv: list[str] | None = None):
+    parser = common.timing_parser(__doc__, rounds=7, epochs=8, samples=4096)
+    return common.parse(parser, argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     x, y = load_data(args.samples, args.batch_size)
     steps_per_epoch = len(x) // args.batch_size
-    load_before = os.getloadavg()
-    print(
-        f"keras {keras.__version__}, tensorflow {tf.__version__}, "
-        f"keras_custom {keras_custom.__version__}, python "
-        f"{platform.python_version()}, {os.cpu_count()} CPUs, "
-        f"load average {load_before[0]:.2f}"
+    load_before = common.print_environment()
+    common.print_plan(
+        args,
+        f"{len(x)} samples, batch {args.batch_size}, ",
+        steps_per_epoch,
+        f" of {len(FORMS)} runs",
     )
-    print(
-        f"{len(x)} samples, batch {args.batch_size}, {steps_per_epoch} steps/epoch, "
-        f"{args.epochs} timed epochs per run, {args.rounds} rounds "
-        f"of {len(FORMS)} runs"
+    measure = functools.partial(
+        run_once,
+        weights=initial_weights(),
+        x=x,
+        y=y,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
     )
-    weights = initial_weights()
-    runs: list[Run] = []
     started = time.perf_counter()
-    for round_index in range(args.rounds):
-        for form in FORMS:
-            runs.append(
-                run_once(form, round_index, weights, x, y, args.epochs, args.batch_size)
-            )
-        done = {run.form: run.fit_seconds for run in runs[-len(FORMS) :]}
-        print(
-            f"round {round_index + 1}/{args.rounds}: "
-            + ", ".join(f"{name} {seconds:.2f}s" for name, seconds in done.items()),
-            flush=True,
-        )
+    runs = common.alternate(
+        args.rounds, [FORMS], measure, reverse=False, wall="fit_seconds"
+    )
     total_seconds = time.perf_counter() - started
     load_after = os.getloadavg()
     summary = summarize(runs, args.rounds)
@@ -410,24 +342,23 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(format_table(summary))
     print()
-    print(
-        f"Target: median time ratio to keras.Model <= {TARGET_RATIO:.2f} "
-        "(ratio = time(form) / time(baseline in the same round))."
-    )
-    for row in summary:
-        if row["baseline"] is not None:
-            verdict = "meets" if row["meets_target"] else "does NOT meet"
-            print(
-                f"  {row['form']}: {row['ratio_median']:.3f} vs {row['baseline']} "
-                f"-> {verdict} the target"
+    common.print_target(
+        "to keras.Model",
+        TARGET_RATIO,
+        "baseline",
+        (
+            (
+                f"{row['form']}: {row['ratio_median']:.3f} vs {row['baseline']}",
+                row["meets_target"],
             )
-    print(
-        f"Total {total_seconds:.0f}s; load average {load_before[0]:.2f} before, "
-        f"{load_after[0]:.2f} after (other processes add noise)."
+            for row in summary
+            if row["baseline"] is not None
+        ),
     )
-
-    if args.json:
-        result = {
+    common.print_total(total_seconds, load_before, load_after)
+    common.write_json(
+        args.json,
+        {
             "config": {
                 "rounds": args.rounds,
                 "epochs": args.epochs,
@@ -436,18 +367,12 @@ def main(argv: list[str] | None = None) -> int:
                 "steps_per_epoch": steps_per_epoch,
                 "target_ratio": TARGET_RATIO,
             },
-            "environment": generative.environment(load_before, load_after),
+            "environment": common.environment(load_before, load_after),
             "total_seconds": total_seconds,
             "summary": summary,
-            "runs": [
-                {**asdict(run), "steps_per_second": run.steps_per_second}
-                for run in runs
-            ],
-        }
-        with open(args.json, "w", encoding="utf-8") as file:
-            json.dump(result, file, indent=2)
-            file.write("\n")
-        print(f"Wrote {args.json}")
+            "runs": [common.record(run) for run in runs],
+        },
+    )
     return 0
 
 

@@ -1,7 +1,7 @@
 """`ActorCritic` and `DQN` trained by `fit()` on CartPole-v1: time to solve.
 
 Trains each agent of `keras_custom.reinforcement` on gymnasium's
-``CartPole-v1`` with the recipes of `keras_custom.demo.reinforcement_recipes`
+``CartPole-v1`` with the recipes of `keras_custom.recipes.reinforcement`
 (the ones the quality tests and the demo use), one run per agent and seed:
 
 - ``a2c``: `ActorCritic` on `RolloutDataset` (8 vectorized environments, 16
@@ -17,7 +17,7 @@ Trains each agent of `keras_custom.reinforcement` on gymnasium's
 Both must reach their target within 10 minutes of training wall time
 (``--max-seconds``). Training runs `fit(dataset, steps_per_epoch=...)` one
 epoch at a time with the `EpisodeReturn` callback
-(`reinforcement_recipes.train_agent`; 50 updates per epoch for A2C, 500
+(the recipes' `train_agent`; 50 updates per epoch for A2C, 500
 for DQN). After each epoch the greedy policy is evaluated with
 ``evaluate_policy(model, env, 20, seed=10000)`` (for A2C, only after an
 epoch whose training episodes returned at least 300 on average, or
@@ -36,7 +36,7 @@ results as a dict (what ``--json`` writes).
 
 Usage::
 
-    .venv/bin/python benchmarks/reinforcement.py [--agents a2c,dqn]
+    .venv/bin/python -m benchmarks.reinforcement [--agents a2c,dqn]
         [--seeds 0,1,2] [--max-seconds 600] [--eval-gate ...]
         [--json results.json]
 """
@@ -44,11 +44,6 @@ Usage::
 from __future__ import annotations
 
 import os
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
-import argparse
-import json
 import platform
 import time
 
@@ -56,7 +51,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_custom.demo import reinforcement_recipes as recipes
+from benchmarks import common
+from keras_custom.recipes import reinforcement as recipes
 
 #: Per agent: the recipe, the greedy mean return to reach, and the default
 #: training return above which an epoch is evaluated greedily (`None`:
@@ -136,19 +132,20 @@ def _row(run: dict) -> str:
 
 def print_table(runs: list[dict]) -> None:
     """Prints one Markdown row per run."""
-    print(
-        "| agent | seed | target | reached | train s | env steps | updates | "
-        "to target (train s / updates / env steps) | greedy at stop (20 ep.) | "
-        "greedy, other 20 ep. | evaluations | run wall s |"
+    head = common.table_head(
+        *("agent", "seed", "target", "reached", "train s", "env steps", "updates"),
+        "to target (train s / updates / env steps)",
+        *("greedy at stop (20 ep.)", "greedy, other 20 ep.", "evaluations"),
+        "run wall s",
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("\n".join(head))
     for run in runs:
         print(_row(run))
 
 
 def main(argv: list[str] | None = None) -> dict:
     """Runs the benchmark; returns the configuration and every run."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = common.new_parser(__doc__)
     parser.add_argument("--agents", default="a2c,dqn")
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--max-seconds", type=float, default=600.0)
@@ -202,16 +199,10 @@ def main(argv: list[str] | None = None) -> dict:
         "config": vars(args),
         "total_seconds": total,
         "load_average": {"before": load_before, "after": load_after},
-        "versions": {
-            "keras": keras.__version__,
-            "tensorflow": tf.__version__,
-            "python": platform.python_version(),
-        },
+        "versions": common.versions(),
         "runs": runs,
     }
-    if args.json:
-        with open(args.json, "w") as file:
-            json.dump(results, file, indent=2)
+    common.write_json(args.json, results)
     return results
 
 

@@ -1,7 +1,8 @@
 """Runs every benchmark and writes one Markdown report.
 
-Each benchmark runs in its own subprocess (by default one per model of a
-fit-against-loop benchmark), so that its peak resident memory can be read
+Each benchmark runs in its own subprocess, ``python -m benchmarks.<name>``
+from the repository root (by default one per model of a fit-against-loop
+benchmark), so that its peak resident memory can be read
 from the kernel: ``os.wait4`` returns the child's ``ru_maxrss``, its peak
 resident set size (what ``VmHWM`` shows while it runs). The baseline of the
 memory column is a subprocess that trains only the plain ``keras.Model``
@@ -32,14 +33,13 @@ and written to ``benchmarks/RESULTS.md`` (``--output``).
 
 Usage::
 
-    .venv/bin/python benchmarks/run_all.py [--quick] [--reinforcement]
+    .venv/bin/python -m benchmarks.run_all [--quick] [--reinforcement]
         [--output benchmarks/RESULTS.md] [--json all.json] [--logs DIR]
 """
 
 from __future__ import annotations
 
 import argparse
-import ast
 import datetime
 import importlib.metadata
 import json
@@ -52,40 +52,13 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
+
+from benchmarks import common
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 
-GENERATIVE_MODELS = ("gan", "vae")
-SELF_SUPERVISED_MODELS = ("simclr", "simsiam", "byol", "barlow_twins")
-# The models of fit_vs_loop.py, read from its source without importing it
-# (which would load TensorFlow into this parent process).
-FIT_VS_LOOP_MODELS = ast.literal_eval(
-    re.search(
-        r"^MODELS = (\(.*?\))$",
-        (Path(__file__).parent / "fit_vs_loop.py").read_text(),
-        re.MULTILINE | re.DOTALL,
-    ).group(1)
-)
-MODEL_LABELS = {
-    "gan": "GAN",
-    "vae": "VAE",
-    "simclr": "SimCLR",
-    "simsiam": "SimSiam",
-    "byol": "BYOL",
-    "barlow_twins": "BarlowTwins",
-    "wgan_gp": "WGANGP",
-    "conditional_gan": "ConditionalGAN",
-    "distiller": "Distiller",
-    "fixmatch": "FixMatch",
-    "mean_teacher": "MeanTeacher",
-    "sam": "SharpnessAwareModel",
-    "adversarial": "AdversarialModel",
-    "dqn": "DQN",
-    "actor_critic": "ActorCritic",
-}
 OVERHEAD_LABELS = {
     "a_compile": "CustomModel, compile(adam, loss, metrics)",
     "b_tutorial": "CustomModel subclass, own train_step",
@@ -137,13 +110,7 @@ def baseline_child(argv: list[str]) -> None:
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--json", required=True)
     args = parser.parse_args(argv)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    sys.path.insert(0, HERE)
-    import keras
-    import overhead
-    import tensorflow as tf
-
-    import keras_custom
+    from benchmarks import overhead
 
     x, y = overhead.load_data(4096, 64)
     weights = overhead.initial_weights()
@@ -156,15 +123,9 @@ def baseline_child(argv: list[str]) -> None:
         "form": form.name,
         "description": form.description,
         "steps_per_second": [run.steps_per_second for run in runs],
-        "environment": {
-            "keras": keras.__version__,
-            "tensorflow": tf.__version__,
-            "keras_custom": keras_custom.__version__,
-            "python": platform.python_version(),
-        },
+        "environment": common.versions(),
     }
-    with open(args.json, "w", encoding="utf-8") as file:
-        json.dump(result, file, indent=2)
+    common.write_json(args.json, result)
 
 
 # ----------------------------------------------------------------------
@@ -194,13 +155,12 @@ def run_job(job: Job, logs: str) -> None:
     """Runs `job` to its end; records its time, peak RSS and JSON result."""
     job.json_path = os.path.join(logs, f"{job.name}.json")
     job.log_path = os.path.join(logs, f"{job.name}.log")
+    command = [sys.executable, "-m", "benchmarks." + job.script.removesuffix(".py")]
     if job.script == "run_all.py":
-        command = [sys.executable, os.path.join(HERE, "run_all.py"), "--baseline-child"]
-    else:
-        command = [sys.executable, os.path.join(HERE, job.script)]
+        command.append("--baseline-child")
     command += [*job.args, "--json", job.json_path]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONUNBUFFERED": "1"}
-    print(f"[run_all] {job.name}: {' '.join(command[1:])}", flush=True)
+    print(f"[run_all] {job.name}: python {' '.join(command[1:])}", flush=True)
     start = time.perf_counter()
     with open(job.log_path, "w", encoding="utf-8") as log:
         process = subprocess.Popen(
@@ -233,9 +193,9 @@ def plan(args: argparse.Namespace) -> list[Job]:
     jobs = [Job("baseline", "run_all.py", SETTINGS["baseline"][mode])]
     jobs.append(Job("overhead", "overhead.py", SETTINGS["overhead"][mode]))
     for name, script, models in (
-        ("generative", "generative.py", GENERATIVE_MODELS),
-        ("self_supervised", "self_supervised.py", SELF_SUPERVISED_MODELS),
-        ("fit_vs_loop", "fit_vs_loop.py", FIT_VS_LOOP_MODELS),
+        ("generative", "generative.py", common.GENERATIVE_MODELS),
+        ("self_supervised", "self_supervised.py", common.SELF_SUPERVISED_MODELS),
+        ("fit_vs_loop", "fit_vs_loop.py", common.FIT_VS_LOOP_MODELS),
     ):
         groups = [(model,) for model in models] if split else [models]
         for group in groups:
@@ -340,14 +300,15 @@ def rows_of(job: Job, baseline_rss: float | None) -> list[dict]:
     """The report rows of one job."""
     rss = job.peak_rss_mib
     rss_ratio = None if not baseline_rss or rss is None else rss / baseline_rss
-    common = {"rss": rss, "rss_ratio": rss_ratio}
+    memory = {"rss": rss, "rss_ratio": rss_ratio}
     script = job.script
     if job.result is None:
         return [
             {
-                **common,
+                **memory,
                 "benchmark": script,
-                "model": ", ".join(MODEL_LABELS.get(m, m) for m in job.models) or "-",
+                "model": ", ".join(common.LIBRARY_CLASSES.get(m, m) for m in job.models)
+                or "-",
                 "baseline": "-",
                 "notes": f"FAILED: {job.error}",
             }
@@ -358,7 +319,7 @@ def rows_of(job: Job, baseline_rss: float | None) -> list[dict]:
         ]
         return [
             {
-                **common,
+                **memory,
                 "benchmark": "overhead.py `keras` form alone",
                 "model": "keras.Model MLP (memory baseline)",
                 "baseline": "-",
@@ -372,7 +333,7 @@ def rows_of(job: Job, baseline_rss: float | None) -> list[dict]:
                 continue
             rows.append(
                 {
-                    **common,
+                    **memory,
                     "benchmark": script,
                     "model": OVERHEAD_LABELS.get(row["form"], row["form"]),
                     "baseline": f"keras.Model (`{row['baseline']}`)",
@@ -398,9 +359,9 @@ def rows_of(job: Job, baseline_rss: float | None) -> list[dict]:
             spe = next(v for k, v in forms.items() if k.startswith("fit_spe"))
             rows.append(
                 {
-                    **common,
+                    **memory,
                     "benchmark": script,
-                    "model": MODEL_LABELS.get(model, model),
+                    "model": common.LIBRARY_CLASSES.get(model, model),
                     "baseline": "hand-written loop",
                     "ratio": {
                         "median": fit["ratio_median"],
@@ -430,7 +391,7 @@ def rows_of(job: Job, baseline_rss: float | None) -> list[dict]:
         for row in job.result:
             rows.append(
                 {
-                    **common,
+                    **memory,
                     "benchmark": script,
                     "model": labels.get(row["model"], row["model"]),
                     "baseline": "-",
@@ -460,7 +421,7 @@ def rows_of(job: Job, baseline_rss: float | None) -> list[dict]:
                 )
             rows.append(
                 {
-                    **common,
+                    **memory,
                     "benchmark": script,
                     "model": {"a2c": "ActorCritic", "dqn": "DQN"}.get(
                         run["agent"], run["agent"]
@@ -509,9 +470,11 @@ def format_report(
         "benchmark (loop and fits), against the subprocess that trains only "
         "overhead.py's plain `keras.Model`.",
         "",
-        "| benchmark | model | baseline | time ratio (median, range) | CPU ratio "
-        "| spe=16 speed-up (wall / CPU) | peak RSS MiB | RSS / baseline | notes |",
-        "|---|---|---|---|---|---|---|---|---|",
+        *common.table_head(
+            *("benchmark", "model", "baseline", "time ratio (median, range)"),
+            *("CPU ratio", "spe=16 speed-up (wall / CPU)", "peak RSS MiB"),
+            *("RSS / baseline", "notes"),
+        ),
     ]
     for row in rows:
         speedup = (
@@ -525,11 +488,7 @@ def format_report(
             f"| {speedup} | {_f(row['rss'], '.0f')} | {_f(row['rss_ratio'])} "
             f"| {row['notes']} |"
         )
-    lines += [
-        "",
-        "| subprocess | wall s | peak RSS MiB | exit |",
-        "|---|---|---|---|",
-    ]
+    lines += ["", *common.table_head("subprocess", "wall s", "peak RSS MiB", "exit")]
     for job in jobs:
         lines.append(
             f"| {job.name} | {job.seconds:.0f} | {_f(job.peak_rss_mib, '.0f')} "
@@ -551,10 +510,7 @@ def format_report(
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0],
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
+    parser = common.new_parser(__doc__)
     parser.add_argument(
         "--quick",
         action="store_true",
@@ -607,7 +563,7 @@ def main(argv: list[str] | None = None) -> int:
     samples = sorted(sampler.samples) or [load_before[0]]
     meta = {
         "date": datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
-        "command": "benchmarks/run_all.py " + " ".join(argv),
+        "command": "python -m benchmarks.run_all " + " ".join(argv),
         "cpu": cpu_model(),
         "cpus": os.cpu_count(),
         "memory": memory_total(),
@@ -628,31 +584,26 @@ def main(argv: list[str] | None = None) -> int:
         with open(args.output, "w", encoding="utf-8") as file:
             file.write(report)
         print(f"Wrote {args.output}")
-    if args.json:
-        with open(args.json, "w", encoding="utf-8") as file:
-            json.dump(
+    common.write_json(
+        args.json,
+        {
+            "meta": meta,
+            "rows": rows,
+            "jobs": [
                 {
-                    "meta": meta,
-                    "rows": rows,
-                    "jobs": [
-                        {
-                            "name": job.name,
-                            "script": job.script,
-                            "args": job.args,
-                            "seconds": job.seconds,
-                            "peak_rss_mib": job.peak_rss_mib,
-                            "exit_code": job.exit_code,
-                            "error": job.error,
-                            "result": job.result,
-                        }
-                        for job in jobs
-                    ],
-                },
-                file,
-                indent=2,
-            )
-            file.write("\n")
-        print(f"Wrote {args.json}")
+                    "name": job.name,
+                    "script": job.script,
+                    "args": job.args,
+                    "seconds": job.seconds,
+                    "peak_rss_mib": job.peak_rss_mib,
+                    "exit_code": job.exit_code,
+                    "error": job.error,
+                    "result": job.result,
+                }
+                for job in jobs
+            ],
+        },
+    )
     print(f"Logs and per-benchmark JSON in {logs}")
     return 0
 

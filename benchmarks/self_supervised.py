@@ -66,8 +66,8 @@ each round. The order of the forms of a model is reversed every other round,
 so that none is always first.
 
 Reported per model and form, all medians over the rounds, as in
-``generative.py`` (whose timing records, paired ratios and tables this script
-imports): time per step; its ratio to the loop of the same round in
+``generative.py`` (with the timing records, paired ratios and tables of
+`benchmarks.common`): time per step; its ratio to the loop of the same round in
 wall-clock time (the figure the target applies to) and in CPU time; the
 per-call and steady per-step costs; the setup time; and the loss of the
 last epoch of each round's call (the forms train alike, so these agree). The
@@ -86,7 +86,7 @@ returns the results as a dict (what ``--json`` writes).
 
 Usage::
 
-    .venv/bin/python benchmarks/self_supervised.py [--rounds 9] [--epochs 4]
+    .venv/bin/python -m benchmarks.self_supervised [--rounds 9] [--epochs 4]
         [--batch-size 64] [--samples 2048]
         [--models simclr,simsiam,byol,barlow_twins]
         [--fit-input dataset|numpy] [--no-reference] [--check]
@@ -95,79 +95,37 @@ Usage::
 
 from __future__ import annotations
 
-import os
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
-import argparse
 import gc
-import json
-import platform
-import sys
+import os
 import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-import generative
 import keras
 import numpy as np
 import tensorflow as tf
-from generative import (
-    SPEEDUP_SPE,
-    TARGET_RATIO,
-    Form,
-    Run,
-    _paired,
-    format_tables,
-    make_dataset,
-    train_loop,
-)
 
 import keras_custom
-from keras_custom.datasets import digits
+from benchmarks import common
 from keras_custom.layers import PredictionHead, ProjectionHead
 from keras_custom.losses import BarlowTwinsLoss, NegativeCosineSimilarity, NTXent
 from keras_custom.self_supervised import small_image_augmenter
 
-SEED = 1234
 IMAGE_SHAPE = (8, 8, 1)
-FEATURES = 64
-PROJECTION_UNITS = 32
-PROJECTION_HIDDEN = 64
-PREDICTION_HIDDEN = 16
+#: Widths: encoder features, projection (output, hidden), prediction hidden.
+FEATURES, PROJECTION_UNITS, PROJECTION_HIDDEN, PREDICTION_HIDDEN = 64, 32, 64, 16
 TEMPERATURE = 0.5
 EMA_DECAY = 0.99
 REDUNDANCY_WEIGHT = 1.0 / PROJECTION_UNITS
 CHECK_STEPS = 3
-MODELS = ("simclr", "simsiam", "byol", "barlow_twins")
-LIBRARY_CLASSES = {
-    "simclr": "SimCLR",
-    "simsiam": "SimSiam",
-    "byol": "BYOL",
-    "barlow_twins": "BarlowTwins",
-}
+MODELS = common.SELF_SUPERVISED_MODELS
 HAS_PREDICTOR = {"simsiam", "byol"}
+REFERENCE = "keras.Model subclass, the loop's step as train_step, fit()"
 
 
 # ----------------------------------------------------------------------
-# Data and networks
+# Networks
 # ----------------------------------------------------------------------
-
-
-def load_data(samples: int, batch_size: int) -> np.ndarray:
-    """The digits training images `(N, 8, 8, 1)`, /16, tiled to whole batches.
-
-    The sample count is rounded down to a multiple of `batch_size` so every
-    batch has the same shape and each step is traced only once.
-    """
-    (x_train, _), _ = digits.load_data()
-    x = x_train[..., None].astype("float32") / 16.0
-    samples = max(batch_size, samples - samples % batch_size)
-    repeats = -(-samples // len(x))
-    return np.tile(x, (repeats, 1, 1, 1))[:samples]
 
 
 @dataclass
@@ -226,26 +184,19 @@ def build_networks(model: str) -> Networks:
 
 def initial_weights(models) -> dict[str, list[list[np.ndarray]]]:
     """The initial weights of each model's networks, made once."""
-    keras.utils.set_random_seed(SEED)
-    weights = {
-        model: [part.get_weights() for part in build_networks(model).parts()]
-        for model in models
-    }
-    keras.backend.clear_session()
-    return weights
+    return common.initial_weights(models, lambda model: build_networks(model).parts())
 
 
 def fresh_networks(model: str, weights: dict) -> Networks:
     """The networks of `model` with the shared initial weights."""
     networks = build_networks(model)
-    for part, values in zip(networks.parts(), weights[model], strict=True):
-        part.set_weights(values)
+    common.set_weights(networks.parts(), weights[model])
     return networks
 
 
 def augmenter() -> keras.Sequential:
     """The augmenter, seeded: every form draws the same views."""
-    return small_image_augmenter(seed=SEED)
+    return small_image_augmenter(seed=common.SEED)
 
 
 def float_variables(layer) -> list:
@@ -333,11 +284,9 @@ class SslStep:
         view_2 = self.augmenter(x, training=True)
         with tf.GradientTape() as tape:
             loss = self.loss(view_1, view_2)
-        gradients = tape.gradient(loss, self.variables)
-        self.optimizer.apply_gradients(zip(gradients, self.variables, strict=True))
+        common.apply_gradients(self.optimizer, tape, loss, self.variables)
         decay = tf.constant(EMA_DECAY, "float32")  # in float32, as the library
-        for target, online in self.ema_pairs:
-            target.assign(decay * target + (1.0 - decay) * online)
+        common.moving_average(self.ema_pairs, decay)
         return loss
 
 
@@ -396,7 +345,7 @@ class KerasReference(keras.Model):
 
 def library_model(model: str, networks: Networks) -> keras_custom.CustomModel:
     """The keras_custom model of `model` on `networks` (not compiled)."""
-    common = {"augmenter": augmenter(), "optimizer": keras.optimizers.Adam()}
+    shared = {"augmenter": augmenter(), "optimizer": keras.optimizers.Adam()}
     encoder, projector, predictor = (
         networks.encoder,
         networks.projector,
@@ -404,137 +353,26 @@ def library_model(model: str, networks: Networks) -> keras_custom.CustomModel:
     )
     if model == "simclr":
         return keras_custom.SimCLR(
-            encoder, projector, temperature=TEMPERATURE, **common
+            encoder, projector, temperature=TEMPERATURE, **shared
         )
     if model == "simsiam":
-        return keras_custom.SimSiam(encoder, projector, predictor, **common)
+        return keras_custom.SimSiam(encoder, projector, predictor, **shared)
     if model == "byol":
         return keras_custom.BYOL(
-            encoder, projector, predictor, ema_decay=EMA_DECAY, **common
+            encoder, projector, predictor, ema_decay=EMA_DECAY, **shared
         )
     return keras_custom.BarlowTwins(
-        encoder, projector, redundancy_weight=REDUNDANCY_WEIGHT, **common
+        encoder, projector, redundancy_weight=REDUNDANCY_WEIGHT, **shared
     )
 
 
-def build_model(model: str, weights: dict, steps_per_execution: int) -> keras.Model:
-    """A compiled keras_custom model on fresh networks with the initial weights."""
-    built = library_model(model, fresh_networks(model, weights))
-    built.compile(steps_per_execution=steps_per_execution)
-    return built
+BUILDERS = common.Builders(
+    loop=SslLoop, library_model=library_model, reference=KerasReference
+)
 
 
-def build_reference(model: str, weights: dict) -> keras.Model:
-    """A compiled `KerasReference` on fresh networks with the initial weights."""
-    built = KerasReference(model, fresh_networks(model, weights))
-    built.compile()
-    return built
-
-
-# ----------------------------------------------------------------------
-# Forms and runs
-# ----------------------------------------------------------------------
-
-
-def forms_of(model: str, reference: bool = True) -> tuple[Form, ...]:
-    label = LIBRARY_CLASSES[model]
-    forms = [
-        Form(model, "loop", "hand-written @tf.function loop over tf.data", "loop"),
-        Form(model, "fit", f"keras_custom.{label}, compile(), fit()", "keras_custom"),
-        Form(
-            model,
-            f"fit_spe{SPEEDUP_SPE}",
-            f"keras_custom.{label}, compile(steps_per_execution={SPEEDUP_SPE}), fit()",
-            "keras_custom",
-            SPEEDUP_SPE,
-        ),
-    ]
-    if reference:
-        forms.append(
-            Form(
-                model,
-                "keras_fit",
-                "keras.Model subclass, the loop's step as train_step, fit()",
-                "keras",
-            )
-        )
-    return tuple(forms)
-
-
-@dataclass
-class Prepared:
-    """A form built, compiled and warmed up, ready to be timed."""
-
-    form: Form
-    train: Callable[[int], dict[str, float]]
-    setup_seconds: float
-
-
-def prepare(
-    form: Form,
-    weights: dict,
-    x: np.ndarray,
-    batch_size: int,
-    fit_input: str = "dataset",
-) -> Prepared:
-    """Builds a form on the initial weights and trains one warm-up epoch.
-
-    Tracing the augmenter and the step takes seconds per model, so each form
-    is built once and then timed in every round (`time_run`), rather than
-    rebuilt for every run as in `generative.py`.
-    """
-    start = time.perf_counter()
-    if form.kind == "loop":
-        loop = SslLoop(form.model, fresh_networks(form.model, weights))
-        dataset = make_dataset(x, batch_size)
-
-        def train(epochs: int) -> dict[str, float]:
-            return train_loop(loop, dataset, epochs)
-
-    else:
-        if form.kind == "keras":
-            model = build_reference(form.model, weights)
-        else:
-            model = build_model(form.model, weights, form.steps_per_execution)
-        if fit_input == "dataset":
-            # Already shuffled: `fit` would warn that it ignores `shuffle`.
-            data = {"x": make_dataset(x, batch_size), "shuffle": False}
-        else:
-            data = {"x": x, "batch_size": batch_size}
-
-        def train(epochs: int) -> dict[str, float]:
-            history = model.fit(epochs=epochs, verbose=0, **data)
-            return {name: float(values[-1]) for name, values in history.history.items()}
-
-    train(1)  # the warm-up epoch: tracing
-    return Prepared(form, train, time.perf_counter() - start)
-
-
-def time_run(
-    prepared: Prepared, round_index: int, steps_per_epoch: int, epochs: int
-) -> Run:
-    """Times a call training one epoch, then a call training `epochs` epochs."""
-    gc.collect()
-    start = time.perf_counter()
-    prepared.train(1)
-    one_epoch_seconds = time.perf_counter() - start
-    gc.collect()
-    cpu_start = time.process_time()
-    start = time.perf_counter()
-    final_losses = prepared.train(epochs)
-    train_seconds = time.perf_counter() - start
-    cpu_seconds = time.process_time() - cpu_start
-    return Run(
-        form=prepared.form.key,
-        round=round_index,
-        setup_seconds=prepared.setup_seconds,
-        one_epoch_seconds=one_epoch_seconds,
-        train_seconds=train_seconds,
-        cpu_seconds=cpu_seconds,
-        epochs=epochs,
-        steps=epochs * steps_per_epoch,
-        final_losses=final_losses,
-    )
+def forms_of(model: str, reference: bool = True) -> tuple[common.Form, ...]:
+    return common.forms_of(model, REFERENCE if reference else None)
 
 
 # ----------------------------------------------------------------------
@@ -557,7 +395,7 @@ def check_steps(model: str, weights: dict, batches: np.ndarray, batch_size: int)
 
     results: dict[str, Any] = {}
     keras.backend.clear_session()
-    keras.utils.set_random_seed(SEED)
+    keras.utils.set_random_seed(common.SEED)
     loop = SslLoop(model, fresh_networks(model, weights))
     for start in range(0, len(batches), batch_size):
         loop.train_step(tf.constant(batches[start : start + batch_size]))
@@ -568,7 +406,7 @@ def check_steps(model: str, weights: dict, batches: np.ndarray, batch_size: int)
     }
     for form in forms_of(model)[1:]:
         keras.backend.clear_session()
-        keras.utils.set_random_seed(SEED)
+        keras.utils.set_random_seed(common.SEED)
         networks = fresh_networks(model, weights)
         if form.kind == "keras":
             built = KerasReference(model, networks)
@@ -590,59 +428,13 @@ def check_steps(model: str, weights: dict, batches: np.ndarray, batch_size: int)
     return results
 
 
-# ----------------------------------------------------------------------
-# Summary
-# ----------------------------------------------------------------------
-
-
-def summarize(
-    runs: list[Run], models: list[str], rounds: int, reference: bool
-) -> dict[str, Any]:
-    """Per-form medians with ratios to the loop, and per-model comparisons.
-
-    The same rows as `generative.summarize`, so `generative.format_tables`
-    prints them.
-    """
-    by_key = {(run.form, run.round): run for run in runs}
-    forms, comparisons = [], []
-    for model in models:
-        model_forms = forms_of(model, reference)
-        loop, fit, fit_spe = model_forms[:3]
-        for form in model_forms:
-            own = [by_key[(form.key, r)] for r in range(rounds)]
-            to_loop = _paired(by_key, form.key, loop.key, rounds)
-            forms.append(
-                {
-                    **generative.form_summary(
-                        model, form, own, to_loop, by_key, loop.key
-                    ),
-                    "meets_target": (
-                        to_loop["median"] <= TARGET_RATIO
-                        if form.name == "fit"
-                        else None
-                    ),
-                }
-            )
-        comparison = {
-            "model": model,
-            "speedup_steps_per_execution": SPEEDUP_SPE,
-            # time per step with 1 / time per step with SPEEDUP_SPE
-            "speedup": _paired(by_key, fit.key, fit_spe.key, rounds),
-        }
-        if reference:
-            comparison["fit_vs_keras_fit"] = _paired(
-                by_key, fit.key, model_forms[3].key, rounds
-            )
-        comparisons.append(comparison)
-    return {"forms": forms, "comparisons": comparisons}
-
-
 def format_check(check: dict[str, dict]) -> str:
-    lines = [
-        f"| model | form | mean loss of {CHECK_STEPS} steps "
-        "| max abs weight difference to loop |",
-        "|---|---|---|---|",
-    ]
+    lines = common.table_head(
+        "model",
+        "form",
+        f"mean loss of {CHECK_STEPS} steps",
+        "max abs weight difference to loop",
+    )
     for model, forms in check.items():
         for form, values in forms.items():
             lines.append(
@@ -657,108 +449,33 @@ def format_check(check: dict[str, dict]) -> str:
 # ----------------------------------------------------------------------
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0],
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+def parse_args(argv: list[str] | None = None):
+    parser = common.timing_parser(
+        __doc__, rounds=9, epochs=4, samples=2048, unit="images", models=MODELS
     )
-    parser.add_argument(
-        "--rounds",
-        type=int,
-        default=9,
-        help="rounds; use at least 5 for a meaningful median",
-    )
-    parser.add_argument("--epochs", type=int, default=4, help="timed epochs per run")
-    parser.add_argument("--batch-size", type=int, default=64, help="batch size")
-    parser.add_argument(
-        "--samples",
-        type=int,
-        default=2048,
-        help="training images (digits tiled, rounded down to whole batches)",
-    )
-    parser.add_argument(
-        "--models",
-        default=",".join(MODELS),
-        help="comma-separated models to run, of: " + ", ".join(MODELS),
-    )
-    parser.add_argument(
-        "--fit-input",
-        choices=("dataset", "numpy"),
-        default="dataset",
-        help="what fit() gets: the loop's tf.data.Dataset (like for like), or "
-        "the NumPy array with batch_size",
-    )
-    parser.add_argument(
-        "--reference",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="also run keras_fit, a plain keras.Model subclass trained by fit()",
-    )
+    common.add_fit_options(parser, fit_input="dataset")
     parser.add_argument(
         "--check",
         action="store_true",
         help=f"only check that {CHECK_STEPS} steps of every form give the same "
         "loss and weights, then exit",
     )
-    parser.add_argument("--json", metavar="PATH", help="also write results as JSON")
-    args = parser.parse_args(argv)
-    for name in ("rounds", "epochs", "batch_size", "samples"):
-        if getattr(args, name) < 1:
-            parser.error(f"--{name.replace('_', '-')} must be at least 1")
-    args.models = [m.strip() for m in args.models.split(",") if m.strip()]
-    unknown = sorted(set(args.models) - set(MODELS))
-    if unknown or not args.models:
-        parser.error(f"--models takes some of {', '.join(MODELS)}; got {unknown}")
-    return args
-
-
-def _write_json(path: str | None, result: dict) -> None:
-    if path:
-        with open(path, "w", encoding="utf-8") as file:
-            json.dump(result, file, indent=2)
-            file.write("\n")
-        print(f"Wrote {path}")
-
-
-def time_rounds(
-    prepared: dict[str, Prepared], args: argparse.Namespace, steps_per_epoch: int
-) -> list[Run]:
-    """Times every form once per round, alternating, for `args.rounds` rounds."""
-    runs: list[Run] = []
-    for round_index in range(args.rounds):
-        done = []
-        for model in args.models:
-            order = forms_of(model, args.reference)
-            if round_index % 2:
-                order = order[::-1]
-            for form in order:
-                run = time_run(
-                    prepared[form.key], round_index, steps_per_epoch, args.epochs
-                )
-                runs.append(run)
-                done.append(f"{run.form} {run.train_seconds:.2f}s")
-        print(f"round {round_index + 1}/{args.rounds}: " + ", ".join(done), flush=True)
-    return runs
+    return common.parse(parser, argv, MODELS)
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    """Runs the benchmark and prints the tables; returns the results as a dict.
+    """Times (or with ``--check`` compares) the self-supervised models' forms.
 
-    Args:
-        argv: Command-line arguments; `None` reads `sys.argv`, `[]` takes the
-            defaults.
+    Prints the tables; returns the results (what ``--json`` writes). `argv`:
+    the command line's arguments (`None`: `sys.argv`; `[]`: the defaults).
     """
     args = parse_args(argv)
-    x = load_data(args.samples, args.batch_size)
-    steps_per_epoch = len(x) // args.batch_size
-    forms = [form for model in args.models for form in forms_of(model, args.reference)]
-    load_before = os.getloadavg()
-    print(
-        f"keras {keras.__version__}, tensorflow {tf.__version__}, "
-        f"keras_custom {keras_custom.__version__}, python "
-        f"{platform.python_version()}, {os.cpu_count()} CPUs, "
-        f"load average {load_before[0]:.2f}"
+    x, _ = common.tiled_digits(
+        common.whole_batches(args.samples, args.batch_size), images=True
     )
+    steps_per_epoch = len(x) // args.batch_size
+    forms = {model: forms_of(model, args.reference) for model in args.models}
+    load_before = common.print_environment()
     weights = initial_weights(args.models)
 
     if args.check:
@@ -774,29 +491,37 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 "models": args.models,
                 "check_steps": CHECK_STEPS,
             },
-            "environment": generative.environment(load_before, os.getloadavg()),
+            "environment": common.environment(load_before, os.getloadavg()),
             "check": check,
         }
-        _write_json(args.json, result)
+        common.write_json(args.json, result)
         return result
 
-    print(
-        f"{len(x)} images {IMAGE_SHAPE}, batch {args.batch_size}, "
-        f"{steps_per_epoch} steps/epoch, {args.epochs} timed epochs per run, "
-        f"{args.rounds} rounds of {len(forms)} runs, fit() on {args.fit_input} "
-        "input"
+    count = sum(map(len, forms.values()))
+    common.print_plan(
+        args,
+        f"{len(x)} images {IMAGE_SHAPE}, batch {args.batch_size}, ",
+        steps_per_epoch,
+        f" of {count} runs, fit() on {args.fit_input} input",
     )
     started = time.perf_counter()
     keras.backend.clear_session()
     # Once: `tf.random.set_seed` clears TensorFlow's kernel caches, which
     # makes the next call of every traced function slow.
-    keras.utils.set_random_seed(SEED)
-    prepared = {}
-    for form in forms:
-        prepared[form.key] = prepare(form, weights, x, args.batch_size, args.fit_input)
+    keras.utils.set_random_seed(common.SEED)
+    prepared = {
+        form.key: BUILDERS.prepare_arrays(
+            form,
+            lambda form=form: fresh_networks(form.model, weights),
+            x,
+            args.batch_size,
+            args.fit_input,
+        )
+        for model_forms in forms.values()
+        for form in model_forms
+    }
     print(
-        f"built and warmed up {len(forms)} forms in "
-        f"{time.perf_counter() - started:.0f}s",
+        f"built and warmed up {count} forms in {time.perf_counter() - started:.0f}s",
         flush=True,
     )
     # The live forms hold about a million Python objects (traced graphs): a
@@ -804,64 +529,26 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     gc.collect()
     gc.freeze()
     try:
-        runs = time_rounds(prepared, args, steps_per_epoch)
+        runs = common.alternate(
+            args.rounds,
+            list(forms.values()),
+            lambda form, round_index: common.time_run(
+                prepared[form.key], round_index, args.epochs
+            ),
+        )
     finally:
         gc.unfreeze()
-    total_seconds = time.perf_counter() - started
-    load_after = os.getloadavg()
-    summary = summarize(runs, args.models, args.rounds, args.reference)
-
-    print()
-    print(format_tables(summary))
-    print()
-    print(
-        f"Target: median time ratio fit / loop <= {TARGET_RATIO:.2f} "
-        "(ratio = time(form) / time(loop in the same round))."
+    return common.finish(
+        args,
+        forms,
+        runs,
+        started,
+        load_before,
+        len(x),
+        steps_per_epoch,
+        ema_decay=EMA_DECAY,
     )
-    for row in summary["forms"]:
-        if row["meets_target"] is not None:
-            verdict = "meets" if row["meets_target"] else "does NOT meet"
-            print(
-                f"  {row['model']} fit: {row['ratio_median']:.3f} vs loop "
-                f"(CPU {row['cpu_ratio_median']:.3f}) -> {verdict} the target"
-            )
-    print(
-        f"Total {total_seconds:.0f}s; load average {load_before[0]:.2f} before, "
-        f"{load_after[0]:.2f} after (other processes add noise)."
-    )
-
-    result = {
-        "config": {
-            "rounds": args.rounds,
-            "epochs": args.epochs,
-            "batch_size": args.batch_size,
-            "samples": len(x),
-            "steps_per_epoch": steps_per_epoch,
-            "models": args.models,
-            "fit_input": args.fit_input,
-            "reference": args.reference,
-            "speedup_steps_per_execution": SPEEDUP_SPE,
-            "target_ratio": TARGET_RATIO,
-            "ema_decay": EMA_DECAY,
-        },
-        "environment": generative.environment(load_before, load_after),
-        "total_seconds": total_seconds,
-        "summary": summary,
-        "runs": [
-            {
-                **asdict(run),
-                "ms_per_step": run.ms_per_step,
-                "epoch_seconds": run.epoch_seconds,
-                "fixed_seconds": run.fixed_seconds,
-                "steady_ms_per_step": run.steady_ms_per_step,
-            }
-            for run in runs
-        ],
-    }
-    _write_json(args.json, result)
-    return result
 
 
 if __name__ == "__main__":
     main()
-    sys.exit(0)

@@ -34,6 +34,7 @@ from keras_custom import (  # noqa: E402
     layers,
     losses,
     metrics,
+    optimizers,
     reinforcement,
     schedules,
 )
@@ -71,6 +72,7 @@ __all__ = [
     "layers",
     "losses",
     "metrics",
+    "optimizers",
     "reinforcement",
     "schedules",
     "__version__",

@@ -5,7 +5,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_custom import CustomModel
-from keras_custom.core import serialize_scalar, unscale_for_replicas, validate_scalar
+from keras_custom.core import serialize_scalar, validate_scalar
 from keras_custom.core.input_checks import require_labels
 from keras_custom.datasets import digits
 
@@ -116,10 +116,7 @@ class EncoderHead(CustomModel):
         require_labels(y, self, "its regression losses need targets `y`")
         encoder_loss, features = self._regression_losses(x, y, training=False)
         head_loss = self.regression_loss(y, self.head(features, training=False))
-        return {
-            "encoder_loss": unscale_for_replicas(encoder_loss),
-            "head_loss": unscale_for_replicas(head_loss),
-        }
+        return {"encoder_loss": encoder_loss, "head_loss": head_loss}
 
     def get_config(self):
         config = super().get_config()
@@ -131,13 +128,6 @@ class EncoderHead(CustomModel):
             }
         )
         return config
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        for key in ("encoder", "head"):
-            config[key] = keras.saving.deserialize_keras_object(config[key])
-        return cls(**config)
 
 
 def encoder_head(units: int = 8, **kwargs) -> EncoderHead:

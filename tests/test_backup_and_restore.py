@@ -13,7 +13,7 @@ import pytest
 
 from keras_custom import DQN, ActorCritic, CustomModel
 from keras_custom.callbacks import BackupAndRestore
-from keras_custom.core import keras_internals, tensorflow_backend
+from keras_custom.core import keras_internals, op_determinism
 from keras_custom.reinforcement import ReplayBufferDataset, RolloutDataset
 from keras_custom.testing import logical_cpus, mirrored_strategy
 from tests import test_generative_conformance as generative
@@ -56,7 +56,7 @@ def fit(model, backup_dir, *callbacks, epochs=3, **kwargs):
     keras.utils.set_random_seed(99)
     arguments = {"x": x, "y": y, "batch_size": 8, "shuffle": True, **kwargs}
     try:
-        with tensorflow_backend.op_determinism():
+        with op_determinism():
             return model.fit(
                 **arguments,
                 epochs=epochs,
@@ -169,7 +169,9 @@ def test_needs_a_keras_custom_model(tmp_path):
 
 
 def test_a_keras_without_the_hook_gets_a_clear_error(tmp_path, monkeypatch):
-    monkeypatch.setattr(keras_internals, "record_epoch_iterator", lambda *a: None)
+    monkeypatch.setattr(
+        keras_internals.resume, "record_epoch_iterator", lambda *a: None
+    )
     with pytest.raises(RuntimeError, match=r"installed Keras .* lacks"):
         fit(classifier(), tmp_path)
 
@@ -188,7 +190,7 @@ def test_gan_resumed_in_process_equals_uninterrupted(tmp_path):
     def run(backup_dir, *callbacks):
         model = case._seeded_model()
         keras.utils.set_random_seed(99)
-        with tensorflow_backend.op_determinism():
+        with op_determinism():
             try:
                 model.fit(
                     x,

@@ -14,8 +14,12 @@ import pytest
 
 import keras_custom
 from keras_custom.datasets import digits
-from keras_custom.demo import self_supervised_recipes as recipes
-from keras_custom.demo import semi_supervised_recipes
+from keras_custom.recipes import (
+    classifiers,
+    data,
+    self_supervised,
+    self_supervised_scores,
+)
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 DEMO_NAMES = ["classifier", "gan", "vae", "simsiam", "fixmatch", "actor_critic"]
@@ -236,14 +240,16 @@ def test_saved_self_supervised_model_loads_and_embeds(demo_run):
     model = keras.models.load_model(output_dir / "simsiam.keras")
     assert type(model) is keras_custom.SimSiam
 
-    (x_train, y_train), (x_test, y_test) = recipes.load_digits()
+    (x_train, y_train), (x_test, y_test) = data.load_digits()
     test_features = np.asarray(model.predict(x_test, verbose=0))
-    assert test_features.shape == (len(x_test), recipes.FEATURE_DIM)
+    assert test_features.shape == (len(x_test), self_supervised.FEATURE_DIM)
     assert np.all(np.isfinite(test_features))
     # The loaded encoder gives the printed k-NN accuracy (4 decimals; allow
     # one test digit for float differences at a tie).
     train_features = np.asarray(model.predict(x_train, verbose=0))
-    accuracy = recipes.knn_accuracy(train_features, y_train, test_features, y_test)
+    accuracy = self_supervised_scores.knn_accuracy(
+        train_features, y_train, test_features, y_test
+    )
     printed = _printed(result.stdout, "simsiam k-NN accuracy")
     assert accuracy == pytest.approx(printed, abs=1 / len(x_test) + 1e-4)
 
@@ -278,8 +284,8 @@ def test_saved_fixmatch_loads_and_reproduces_printed_accuracy(demo_run):
     model = keras.models.load_model(output_dir / "fixmatch.keras")
     assert type(model) is keras_custom.FixMatch
 
-    _, (x_test, y_test) = semi_supervised_recipes.load_digits()
-    accuracy = semi_supervised_recipes.accuracy(model, x_test, y_test)
+    _, (x_test, y_test) = data.load_digits()
+    accuracy = classifiers.accuracy(model, x_test, y_test)
     assert accuracy >= 0.93
     # The printed value has 4 decimals.
     printed = _printed(result.stdout, "fixmatch test accuracy")
@@ -319,14 +325,14 @@ def test_actor_critic_demo_prints_its_scores(demo_run):
 @pytest.mark.slow
 def test_saved_actor_critic_loads_and_reproduces_greedy_return(demo_run):
     pytest.importorskip("gymnasium")
-    from keras_custom.demo import reinforcement_recipes
+    from keras_custom.recipes import reinforcement
 
     result, output_dir = demo_run
     assert result.returncode == 0, result.stderr[-3000:]
     model = keras.models.load_model(output_dir / "actor_critic.keras")
     assert type(model) is keras_custom.ActorCritic
     # The greedy policy and the evaluation episodes are deterministic.
-    mean, _ = reinforcement_recipes.greedy_return(model)
+    mean, _ = reinforcement.greedy_return(model)
     printed = _printed(result.stdout, "actor_critic greedy return")
     assert mean == pytest.approx(printed, abs=0.05)
 

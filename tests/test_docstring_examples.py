@@ -28,6 +28,7 @@ SUBPACKAGES = (
     "layers",
     "metrics",
     "schedules",
+    "optimizers",
     "callbacks",
     "reinforcement",
     "semi_supervised",

@@ -13,7 +13,6 @@ import tensorflow as tf
 from keras import ops
 
 from keras_custom import CustomModel
-from keras_custom.core import unscale_for_replicas
 from keras_custom.core.input_checks import require_labels
 from keras_custom.testing import ConformanceTests
 
@@ -47,7 +46,7 @@ class Regressor(CustomModel):
         return self.dense(x)
 
     def loss_value(self, x, y, training):
-        """The batch's loss (a Keras `Loss`: divided by the replicas)."""
+        """The batch's loss: a Keras `Loss`, the mean over the batch."""
         return self.loss_fn(y, self(x, training=training))
 
     def _unpack(self, data):
@@ -61,7 +60,7 @@ class Regressor(CustomModel):
 
     def test_step(self, data):
         x, y = self._unpack(data)
-        return {"loss": unscale_for_replicas(self.loss_value(x, y, False))}
+        return {"loss": self.loss_value(x, y, False)}
 
     def get_config(self):
         return {**super().get_config(), "units": self.units}
@@ -385,17 +384,65 @@ def test_mixed_float16_fails_on_an_optimizer_without_loss_scaling():
         checks(ReplacesItsOptimizer).test_mixed_float16()
 
 
-class UnscaledMean(Regressor):
-    """A loss made with raw `ops.mean`, not divided by the replicas: under
-    `MirroredStrategy` the summed gradients are twice too large."""
+class OwnTape(Regressor):
+    """Takes its gradients under a `tf.GradientTape` of its own, past
+    `minimize`: under `MirroredStrategy` the optimizer sums the gradients of
+    the replicas, each of its own batch's mean, twice one device's."""
 
-    def loss_value(self, x, y, training):
-        return ops.mean(ops.square(self(x, training=training) - y))
+    def train_step(self, data):
+        x, y = self._unpack(data)
+        variables = self.dense.trainable_variables
+        with tf.GradientTape() as tape:
+            loss = ops.mean(ops.square(self(x, training=True) - y))
+        self.optimizer.apply(tape.gradient(loss, variables), variables)
+        return {"loss": loss}
 
 
-def test_mirrored_strategy_fails_on_a_loss_not_scaled_for_replicas():
-    with pytest.raises(FAILS, match=r"under MirroredStrategy vs one device"):
-        checks(UnscaledMean).test_mirrored_strategy_equals_one_device()
+def test_mirrored_strategy_fails_on_gradients_taken_past_minimize():
+    with pytest.raises(FAILS, match=r"weights under MirroredStrategy vs one device"):
+        checks(OwnTape).test_mirrored_strategy_equals_one_device()
+
+
+def off_by_the_replicas(where: str, factor: str) -> str:
+    """The strategy check's error for a value `where` logged, `factor` (`"1/2
+    of"`, `"2 times"`) one device's: the key, the ratio and what to change."""
+    return (
+        rf"{where} logged 'loss' = \S+ on 2 replicas of MirroredStrategy, "
+        rf"{factor} the \S+ of one device: .* Compute it inside `minimize`'s "
+        r"loss function or `compute_loss`; a Keras `Loss` called elsewhere in "
+        r"`train_step` is divided by the replica count"
+    )
+
+
+class LogsALossOutsideMinimize(Regressor):
+    """Minimizes its loss, then logs it computed again with its Keras `Loss`
+    outside `minimize`, where Keras divides it by the replica count: the
+    weights are right, the logged `loss` is half of one device's."""
+
+    def train_step(self, data):
+        x, y = self._unpack(data)
+        self.minimize(lambda: self.loss_value(x, y, True))
+        return {"loss": self.loss_value(x, y, True)}
+
+
+class MultipliesByTheReplicas(Regressor):
+    """Multiplies its evaluated loss by the replica count, as code written
+    for Keras's division once had to."""
+
+    def test_step(self, data):
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        return {"loss": super().test_step(data)["loss"] * replicas}
+
+
+def test_mirrored_strategy_fails_on_a_keras_loss_logged_outside_minimize():
+    with pytest.raises(FAILS, match=off_by_the_replicas(r"fit\(\)", "1/2 of")):
+        checks(LogsALossOutsideMinimize).test_mirrored_strategy_equals_one_device()
+
+
+def test_mirrored_strategy_fails_on_an_evaluated_loss_times_the_replicas():
+    pattern = off_by_the_replicas(r"evaluate\(\)", "2 times")
+    with pytest.raises(FAILS, match=pattern):
+        checks(MultipliesByTheReplicas).test_mirrored_strategy_equals_one_device()
 
 
 # ----------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """`ActorCritic` and `DQN` learn to balance CartPole through `fit()`.
 
 Each agent is trained by its recipe in
-`keras_custom.demo.reinforcement_recipes` (the one the benchmark and the
+`keras_custom.recipes.reinforcement` (the one the benchmark and the
 demo use), from a fixed seed, and its greedy policy is scored by
 `evaluate_policy` over 20 episodes of gymnasium's `CartPole-v1` (at most
 500 per episode; the uniformly random policy gets about 22):
@@ -25,7 +25,7 @@ import pytest
 
 pytest.importorskip("gymnasium")
 
-from keras_custom.demo import reinforcement_recipes as recipes  # noqa: E402
+from keras_custom.recipes import reinforcement as recipes  # noqa: E402
 
 SEED = 0
 A2C_TARGET = 475.0

@@ -89,6 +89,28 @@ def test_fgsm_examples_and_logged_losses_equal_numpy():
     assert attacked > clean
 
 
+def test_fgsm_training_step_follows_the_gradient_of_the_weighted_loss():
+    # Only the total is differentiated, not the terms logged beside it.
+    model, network = adversarial(adversarial_weight=0.25)
+    model.compile(optimizer=keras.optimizers.SGD(0.5))
+    x, y = digit_data(32)
+    weights, bias = (w.astype("float64") for w in network.get_weights())
+    x = x.astype("float64")
+    x_adv = numpy_fgsm(weights, bias, x, y, 0.1)
+    model.fit(x, y, batch_size=32, verbose=0)
+
+    def logit_gradient(inputs):  # of the mean cross-entropy
+        return (softmax(inputs @ weights + bias) - np.eye(10)[y]) / len(y)
+
+    clean, attacked = logit_gradient(x), logit_gradient(x_adv)
+    gradient = 0.75 * x.T @ clean + 0.25 * x_adv.T @ attacked
+    new_weights, new_bias = network.get_weights()
+    np.testing.assert_allclose(new_weights, weights - 0.5 * gradient, atol=1e-6)
+    np.testing.assert_allclose(
+        new_bias, bias - 0.5 * (0.75 * clean + 0.25 * attacked).sum(axis=0), atol=1e-6
+    )
+
+
 def test_pgd_stays_in_the_ball_and_is_at_least_as_strong_as_fgsm():
     model, network = adversarial("pgd", steps=10, seed=1)
     x, y = digit_data(64)

@@ -1,13 +1,12 @@
 """Robust training works on the digits.
 
 Each model is trained on the 1,437 training digits by its recipe in
-`keras_custom.demo.semi_supervised_recipes` (the one the demos and notebooks
-use), with a fixed seed, and scored on the 360 test digits (pixels in
-[0, 1]):
+`keras_custom.recipes.robust` (the one the notebook uses), with a fixed
+seed, and scored on the 360 test digits (pixels in [0, 1]):
 
 - AdversarialModel: its accuracy under FGSM at epsilon 0.1 is at least 20
   points above that of the same network trained normally, and its clean
-  accuracy is at least 0.90. The attack is `recipes.fgsm_examples`, a plain
+  accuracy is at least 0.90. The attack is `robust.fgsm_examples`, a plain
   `tf.GradientTape` FGSM, independent of the library's own attack.
 - SharpnessAwareModel: clean test accuracy at least 0.95.
 """
@@ -16,7 +15,7 @@ import keras
 import numpy as np
 import pytest
 
-from keras_custom.demo import semi_supervised_recipes as recipes
+from keras_custom.recipes import classifiers, data, robust
 from keras_custom.robust import AdversarialModel, SharpnessAwareModel
 
 SEED = 0
@@ -32,7 +31,7 @@ TOLERANCE = 1e-9
 @pytest.fixture(scope="module")
 def test_digits():
     """`(x_test, y_test)`: the 360 test digits, `(360, 8, 8, 1)` in [0, 1]."""
-    _, (x_test, y_test) = recipes.load_digits()
+    _, (x_test, y_test) = data.load_digits()
     return x_test, y_test
 
 
@@ -44,8 +43,8 @@ def test_digits():
 def test_fgsm_examples_stay_in_the_ball_and_raise_the_loss(test_digits):
     x_test, y_test = test_digits
     keras.utils.set_random_seed(0)
-    model = recipes.build_classifier()
-    x_adv = recipes.fgsm_examples(model, x_test, y_test, EPSILON)
+    model = classifiers.build_classifier()
+    x_adv = robust.fgsm_examples(model, x_test, y_test, EPSILON)
     assert x_adv.shape == x_test.shape and x_adv.dtype == np.float32
     assert np.all(np.abs(x_adv - x_test) <= EPSILON + 1e-6)
     assert x_adv.min() >= 0.0 and x_adv.max() <= 1.0
@@ -64,15 +63,15 @@ def test_fgsm_examples_stay_in_the_ball_and_raise_the_loss(test_digits):
 
 @pytest.mark.slow
 def test_adversarial_training_resists_fgsm(test_digits):
-    normal = recipes.train_normal(SEED)
-    adversarial = recipes.train_adversarial(SEED)
+    normal = robust.train_normal(SEED)
+    adversarial = robust.train_adversarial(SEED)
     assert isinstance(adversarial, AdversarialModel)
     classifier = adversarial.model
     scores = {
-        "normal_clean": recipes.accuracy(normal, *test_digits),
-        "normal_fgsm": recipes.fgsm_accuracy(normal, *test_digits, EPSILON),
-        "adversarial_clean": recipes.accuracy(classifier, *test_digits),
-        "adversarial_fgsm": recipes.fgsm_accuracy(classifier, *test_digits, EPSILON),
+        "normal_clean": classifiers.accuracy(normal, *test_digits),
+        "normal_fgsm": robust.fgsm_accuracy(normal, *test_digits, EPSILON),
+        "adversarial_clean": classifiers.accuracy(classifier, *test_digits),
+        "adversarial_fgsm": robust.fgsm_accuracy(classifier, *test_digits, EPSILON),
     }
     report = {name: round(value, 4) for name, value in scores.items()}
     assert (
@@ -95,7 +94,7 @@ def test_adversarial_training_resists_fgsm(test_digits):
 
 @pytest.mark.slow
 def test_sharpness_aware_model_classifies_the_test_digits(test_digits):
-    model = recipes.train_sharpness_aware(SEED)
+    model = robust.train_sharpness_aware(SEED)
     assert isinstance(model, SharpnessAwareModel)
-    accuracy = recipes.accuracy(model.model, *test_digits)
+    accuracy = classifiers.accuracy(model.model, *test_digits)
     assert accuracy >= SHARPNESS_AWARE_MIN_ACCURACY, f"accuracy {accuracy:.4f}"

@@ -1,8 +1,8 @@
 """The self-supervised models learn useful representations of the digits.
 
 Each model is trained on the 1,437 training images, without their labels, by
-its recipe in `keras_custom.demo.self_supervised_recipes` (the one the demos
-and notebooks use), with a fixed seed. Then, with the encoder frozen:
+its recipe in `keras_custom.recipes.self_supervised` (the one the demos and
+notebooks use), with a fixed seed. Then, with the encoder frozen:
 
 - no collapse: the per-dimension standard deviation of the l2-normalized
   features of the training digits, averaged over the `d` dimensions, is at
@@ -18,7 +18,8 @@ and notebooks use), with a fixed seed. Then, with the encoder frozen:
 import numpy as np
 import pytest
 
-from keras_custom.demo import self_supervised_recipes as recipes
+from keras_custom.recipes import self_supervised as recipes
+from keras_custom.recipes import self_supervised_scores as scores
 
 SEED = 0
 FEW_SHOT_SEED = 0
@@ -36,7 +37,7 @@ MIN_FEW_SHOT_GAIN = 0.15
 def test_embedding_std_of_collapsed_and_spread_features():
     rng = np.random.default_rng(0)
     features = rng.normal(size=(4000, 16))
-    spread = recipes.embedding_std(features)
+    spread = scores.embedding_std(features)
     assert spread["threshold"] == pytest.approx(0.5 / 4)
     assert spread["mean"] == pytest.approx(1 / 4, rel=0.05)
     # The minimum over the dimensions, against NumPy on the unit vectors.
@@ -44,11 +45,11 @@ def test_embedding_std_of_collapsed_and_spread_features():
     assert spread["min"] == pytest.approx(np.min(np.std(unit, axis=0)), rel=1e-5)
     # A dead dimension (always 0) is the minimum.
     dead = np.concatenate([features[:, :15], np.zeros((4000, 1))], axis=1)
-    assert recipes.embedding_std(dead)["min"] == 0.0
+    assert scores.embedding_std(dead)["min"] == 0.0
     # A point (any scale) and a constant offset with tiny noise collapse.
-    assert recipes.embedding_std(np.full((100, 16), 3.0))["mean"] == 0.0
+    assert scores.embedding_std(np.full((100, 16), 3.0))["mean"] == 0.0
     offset = 10.0 + 0.01 * rng.normal(size=(1000, 16))
-    assert recipes.embedding_std(offset)["mean"] < 0.01 * spread["threshold"]
+    assert scores.embedding_std(offset)["mean"] < 0.01 * spread["threshold"]
 
 
 def test_knn_accuracy_on_clusters():
@@ -57,11 +58,11 @@ def test_knn_accuracy_on_clusters():
     train_labels, test_labels = rng.integers(0, 4, 200), rng.integers(0, 4, 50)
     train = centers[train_labels] + rng.normal(size=(200, 4))
     test = centers[test_labels] + rng.normal(size=(50, 4))
-    assert recipes.knn_accuracy(train, train_labels, test, test_labels) >= 0.95
+    assert scores.knn_accuracy(train, train_labels, test, test_labels) >= 0.95
     shuffled = rng.permutation(train_labels)
-    assert recipes.knn_accuracy(train, shuffled, test, test_labels) < 0.6
+    assert scores.knn_accuracy(train, shuffled, test, test_labels) < 0.6
     # k = 1 with the test points among the training points is exact.
-    assert recipes.knn_accuracy(train, train_labels, train, train_labels, k=1) == 1
+    assert scores.knn_accuracy(train, train_labels, train, train_labels, k=1) == 1
 
 
 def test_few_shot_linear_accuracy_on_clusters():
@@ -71,15 +72,15 @@ def test_few_shot_linear_accuracy_on_clusters():
     test_labels = rng.integers(0, 10, 200)
     train = centers[train_labels] + rng.normal(size=(300, 8))
     test = centers[test_labels] + rng.normal(size=(200, 8))
-    accuracy = recipes.few_shot_linear_accuracy(train, train_labels, test, test_labels)
+    accuracy = scores.few_shot_linear_accuracy(train, train_labels, test, test_labels)
     assert accuracy >= 0.9
-    again = recipes.few_shot_linear_accuracy(train, train_labels, test, test_labels)
+    again = scores.few_shot_linear_accuracy(train, train_labels, test, test_labels)
     assert again == accuracy
     noise = rng.normal(size=(300, 8))
-    chance = recipes.few_shot_linear_accuracy(noise, train_labels, test, test_labels)
+    chance = scores.few_shot_linear_accuracy(noise, train_labels, test, test_labels)
     assert chance < 0.3
     with pytest.raises(ValueError, match="examples"):
-        recipes.few_shot_linear_accuracy(
+        scores.few_shot_linear_accuracy(
             train, train_labels, test, test_labels, per_class=31
         )
 
@@ -113,9 +114,9 @@ def test_untrained_encoder_is_the_same_for_every_model():
 def test_representation_quality(name):
     model = recipes.train_self_supervised(name, seed=SEED)
     assert np.all(np.isfinite(model.history.history["loss"]))
-    trained = recipes.evaluate_encoder(model, few_shot_seed=FEW_SHOT_SEED)
+    trained = scores.evaluate_encoder(model, few_shot_seed=FEW_SHOT_SEED)
     untrained = recipes.build_self_supervised(name, seed=SEED)
-    baseline = recipes.evaluate_encoder(untrained, few_shot_seed=FEW_SHOT_SEED)
+    baseline = scores.evaluate_encoder(untrained, few_shot_seed=FEW_SHOT_SEED)
     report = {
         "trained": {key: round(value, 4) for key, value in trained.items()},
         "untrained": {key: round(value, 4) for key, value in baseline.items()},

@@ -46,6 +46,24 @@ def test_distiller_losses_equal_numpy():
     np.testing.assert_allclose(result["loss"], 0.3 * student_loss + 0.7 * kl, rtol=1e-5)
 
 
+def test_distiller_step_follows_the_gradient_of_the_total_loss():
+    # Only the total is differentiated, not the terms logged beside it.
+    keras.utils.set_random_seed(0)
+    teacher, student = linear(name="teacher"), linear(name="student")
+    distiller = Distiller(teacher, student, temperature=2.5, alpha=0.3)
+    distiller.compile(optimizer=keras.optimizers.SGD(0.5))
+    x, y = digit_data(32)
+    weights, bias = (w.astype("float64") for w in student.get_weights())
+    logits = logits_of(student, x)
+    distiller.fit(x, y, batch_size=32, verbose=0)
+    p, q = softmax(logits_of(teacher, x) / 2.5), softmax(logits / 2.5)
+    # d/dlogits of 0.3 * cross-entropy + 0.7 * 2.5**2 * KL(p || q), per example.
+    g = (0.3 * (softmax(logits) - np.eye(10)[y]) + 0.7 * 2.5 * (q - p)) / len(x)
+    new_weights, new_bias = student.get_weights()
+    np.testing.assert_allclose(new_weights, weights - 0.5 * x.T @ g, atol=1e-6)
+    np.testing.assert_allclose(new_bias, bias - 0.5 * g.sum(axis=0), atol=1e-6)
+
+
 def test_distiller_trains_only_the_student():
     keras.utils.set_random_seed(0)
     teacher, student = linear(name="teacher"), linear(name="student")

@@ -1,8 +1,8 @@
 """Distillation and semi-supervised learning pay off on the digits.
 
-Each model is trained by its recipe in
-`keras_custom.demo.semi_supervised_recipes` (the one the demos and notebooks
-use), with fixed seeds, and scored by its accuracy on the 360 test digits:
+Each model is trained by its recipe in `keras_custom.recipes.distillation` or
+`keras_custom.recipes.semi_supervised` (the ones the demos and notebooks use),
+with fixed seeds, and scored by its accuracy on the 360 test digits:
 
 - Distiller: a small student distilled from a teacher with at least 0.97
   test accuracy does at least as well as the same student trained alone
@@ -11,8 +11,8 @@ use), with fixed seeds, and scored by its accuracy on the 360 test digits:
   digits) and the other training digits unlabeled, are scored by the share
   of the gap they close between the same network trained on the 50 labels
   alone (with the weak augmentation) and trained on all 1,437 labels
-  (`recipes.gap_closed`), averaged over seeds 0, 1 and 2, each seed against
-  its own baseline and full supervision: FixMatch at least 75 %,
+  (`semi_supervised.gap_closed`), averaged over seeds 0, 1 and 2, each seed
+  against its own baseline and full supervision: FixMatch at least 75 %,
   MeanTeacher at least 50 %.
 """
 
@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from keras_custom import Distiller, FixMatch, MeanTeacher
-from keras_custom.demo import semi_supervised_recipes as recipes
+from keras_custom.recipes import classifiers, data, distillation, semi_supervised
 
 SEED = 0
 DISTILLATION_SEEDS = (0, 1, 2)
@@ -40,7 +40,7 @@ TOLERANCE = 1e-9
 @pytest.fixture(scope="module")
 def test_digits():
     """`(x_test, y_test)`: the 360 test digits, `(360, 8, 8, 1)` in [0, 1]."""
-    _, (x_test, y_test) = recipes.load_digits()
+    _, (x_test, y_test) = data.load_digits()
     return x_test, y_test
 
 
@@ -49,8 +49,12 @@ def references(test_digits):
     """Seed -> test accuracies of the 50-label baseline and full supervision."""
     return {
         seed: (
-            recipes.accuracy(recipes.train_supervised_baseline(seed), *test_digits),
-            recipes.accuracy(recipes.train_fully_supervised(seed), *test_digits),
+            classifiers.accuracy(
+                semi_supervised.train_supervised_baseline(seed), *test_digits
+            ),
+            classifiers.accuracy(
+                semi_supervised.train_fully_supervised(seed), *test_digits
+            ),
         )
         for seed in SEMI_SUPERVISED_SEEDS
     }
@@ -59,7 +63,7 @@ def references(test_digits):
 def _gaps_closed(accuracies: dict, references: dict) -> tuple[float, dict]:
     """The mean share of the gap closed, and a report per seed."""
     gaps = {
-        seed: recipes.gap_closed(accuracy, *references[seed])
+        seed: semi_supervised.gap_closed(accuracy, *references[seed])
         for seed, accuracy in accuracies.items()
     }
     report = {
@@ -80,8 +84,8 @@ def _gaps_closed(accuracies: dict, references: dict) -> tuple[float, dict]:
 
 
 def test_label_split_has_five_labels_per_class():
-    x_labeled, y_labeled, x_unlabeled = recipes.label_split()
-    (x_train, _), _ = recipes.load_digits()
+    x_labeled, y_labeled, x_unlabeled = data.label_split()
+    (x_train, _), _ = data.load_digits()
     assert x_labeled.shape == (50, 8, 8, 1)
     assert np.array_equal(np.bincount(y_labeled, minlength=10), np.full(10, 5))
     assert len(x_labeled) + len(x_unlabeled) == len(x_train)
@@ -89,7 +93,7 @@ def test_label_split_has_five_labels_per_class():
     flat_unlabeled = {image.tobytes() for image in x_unlabeled}
     assert not any(image.tobytes() in flat_unlabeled for image in x_labeled)
     # The split is fixed.
-    again = recipes.label_split()
+    again = data.label_split()
     assert np.array_equal(again[0], x_labeled)
     assert np.array_equal(again[1], y_labeled)
 
@@ -101,15 +105,17 @@ def test_label_split_has_five_labels_per_class():
 
 @pytest.mark.slow
 def test_distilled_student_does_at_least_as_well_as_student_alone(test_digits):
-    teacher = recipes.train_teacher(SEED)
-    teacher_accuracy = recipes.accuracy(teacher, *test_digits)
+    teacher = distillation.train_teacher(SEED)
+    teacher_accuracy = classifiers.accuracy(teacher, *test_digits)
     assert teacher_accuracy >= TEACHER_MIN_ACCURACY, f"teacher {teacher_accuracy}"
     distilled, alone = [], []
     for seed in DISTILLATION_SEEDS:
-        distiller = recipes.train_distiller(seed, teacher=teacher)
+        distiller = distillation.train_distiller(seed, teacher=teacher)
         assert isinstance(distiller, Distiller)
-        distilled.append(recipes.accuracy(distiller.student, *test_digits))
-        alone.append(recipes.accuracy(recipes.train_student_alone(seed), *test_digits))
+        distilled.append(classifiers.accuracy(distiller.student, *test_digits))
+        alone.append(
+            classifiers.accuracy(distillation.train_student_alone(seed), *test_digits)
+        )
     report = {
         "teacher": round(teacher_accuracy, 4),
         "distilled": np.round(distilled, 4).tolist(),
@@ -119,11 +125,11 @@ def test_distilled_student_does_at_least_as_well_as_student_alone(test_digits):
 
 
 def test_gap_closed_is_the_share_between_baseline_and_full_supervision():
-    assert recipes.gap_closed(0.9, 0.8, 1.0) == pytest.approx(0.5)
-    assert recipes.gap_closed(1.0, 0.8, 1.0) == pytest.approx(1.0)
-    assert recipes.gap_closed(0.7, 0.8, 1.0) == pytest.approx(-0.5)
+    assert semi_supervised.gap_closed(0.9, 0.8, 1.0) == pytest.approx(0.5)
+    assert semi_supervised.gap_closed(1.0, 0.8, 1.0) == pytest.approx(1.0)
+    assert semi_supervised.gap_closed(0.7, 0.8, 1.0) == pytest.approx(-0.5)
     with pytest.raises(ValueError, match="Full supervision must beat"):
-        recipes.gap_closed(0.9, 0.9, 0.9)
+        semi_supervised.gap_closed(0.9, 0.9, 0.9)
 
 
 @pytest.mark.slow
@@ -137,9 +143,9 @@ def test_full_supervision_is_above_the_baseline(references):
 def test_fixmatch_closes_most_of_the_gap_to_full_supervision(test_digits, references):
     accuracies = {}
     for seed in SEMI_SUPERVISED_SEEDS:
-        model = recipes.train_fixmatch(seed)
+        model = semi_supervised.train_fixmatch(seed)
         assert isinstance(model, FixMatch)
-        accuracies[seed] = recipes.accuracy(model.model, *test_digits)
+        accuracies[seed] = classifiers.accuracy(model.model, *test_digits)
     mean_gap, report = _gaps_closed(accuracies, references)
     assert mean_gap >= FIXMATCH_MIN_GAP_CLOSED - TOLERANCE, report
 
@@ -148,9 +154,9 @@ def test_fixmatch_closes_most_of_the_gap_to_full_supervision(test_digits, refere
 def test_mean_teacher_closes_half_the_gap_to_full_supervision(test_digits, references):
     accuracies = {}
     for seed in SEMI_SUPERVISED_SEEDS:
-        model = recipes.train_mean_teacher(seed)
+        model = semi_supervised.train_mean_teacher(seed)
         assert isinstance(model, MeanTeacher)
         # A MeanTeacher predicts with its teacher.
-        accuracies[seed] = recipes.accuracy(model, *test_digits)
+        accuracies[seed] = classifiers.accuracy(model, *test_digits)
     mean_gap, report = _gaps_closed(accuracies, references)
     assert mean_gap >= MEAN_TEACHER_MIN_GAP_CLOSED - TOLERANCE, report

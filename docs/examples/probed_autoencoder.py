@@ -9,12 +9,7 @@ import keras
 from keras import ops
 
 from keras_custom import CustomModel
-from keras_custom.core import (
-    scale_for_replicas,
-    serialize_scalar,
-    unscale_for_replicas,
-    validate_scalar,
-)
+from keras_custom.core import serialize_scalar, validate_scalar
 
 
 @keras.saving.register_keras_serializable(package="my_project")
@@ -72,59 +67,48 @@ class ProbedAutoencoder(CustomModel):
             )
         return x, y
 
-    def _sparsity(self, codes):
-        # Keras `Loss` objects compute in float32 and are already divided by
-        # the number of replicas; a raw `ops.mean` is neither.
-        codes = ops.cast(codes, "float32")  # float16 under mixed precision
-        return scale_for_replicas(ops.mean(ops.abs(codes)))
+    def _autoencoder_loss(self, x, training):
+        codes = self.encoder(x, training=training)
+        reconstruction = self.decoder(codes, training=training)
+        # A Keras `Loss` and a raw `ops.mean` are both means over the batch;
+        # the raw one is cast because under `mixed_float16` the codes are
+        # float16 and a Keras `Loss` computes in float32.
+        sparsity = ops.mean(ops.abs(ops.cast(codes, "float32")))
+        weight = self.scalar(self.sparsity_weight, "autoencoder_optimizer")
+        return self.reconstruction_loss(x, reconstruction) + weight * sparsity
 
-    def _accuracy(self, y, logits):
-        predicted = ops.argmax(logits, axis=-1)
-        hits = ops.equal(ops.cast(predicted, "int32"), ops.cast(y, "int32"))
-        return ops.mean(ops.cast(hits, "float32"))
+    def _probe_terms(self, codes, y, training):
+        logits = self.probe(codes, training=training)
+        predicted = ops.cast(ops.argmax(logits, axis=-1), "int32")
+        hits = ops.cast(ops.equal(predicted, ops.cast(y, "int32")), "float32")
+        # The loss to minimize under "loss", and what else to log.
+        return {"loss": self.probe_loss(y, logits), "accuracy": ops.mean(hits)}
 
     def train_step(self, data):
         x, y = self._unpack(data)
-        weight = self.scalar(self.sparsity_weight, "autoencoder_optimizer")
-
-        def autoencoder_loss():
-            codes = self.encoder(x, training=True)
-            reconstruction = self.decoder(codes, training=True)
-            return self.reconstruction_loss(x, reconstruction) + weight * (
-                self._sparsity(codes)
-            )
-
         autoencoder_loss = self.minimize(
-            autoencoder_loss, optimizer="autoencoder_optimizer"
+            lambda: self._autoencoder_loss(x, training=True),
+            optimizer="autoencoder_optimizer",
         )
-
         codes = ops.stop_gradient(self.encoder(x, training=False))
-
-        def probe_loss():
-            logits = self.probe(codes, training=True)
-            return self.probe_loss(y, logits), logits  # (loss, aux)
-
-        probe_loss, logits = self.minimize(probe_loss, optimizer="probe_optimizer")
+        probe = self.minimize(
+            lambda: self._probe_terms(codes, y, training=True),
+            optimizer="probe_optimizer",
+        )
         return {
             "autoencoder_loss": autoencoder_loss,
-            "probe_loss": probe_loss,
-            "probe_accuracy": self._accuracy(y, logits),
+            "probe_loss": probe["loss"],
+            "probe_accuracy": probe["accuracy"],
         }
 
     def test_step(self, data):
         x, y = self._unpack(data)
-        weight = self.scalar(self.sparsity_weight, "autoencoder_optimizer")
         codes = self.encoder(x, training=False)
-        reconstruction = self.decoder(codes, training=False)
-        logits = self.probe(codes, training=False)
-        autoencoder_loss = self.reconstruction_loss(
-            x, reconstruction
-        ) + weight * self._sparsity(codes)
-        # `minimize` unscales the losses it returns; here it is done by hand.
+        probe = self._probe_terms(codes, y, training=False)
         return {
-            "autoencoder_loss": unscale_for_replicas(autoencoder_loss),
-            "probe_loss": unscale_for_replicas(self.probe_loss(y, logits)),
-            "probe_accuracy": self._accuracy(y, logits),
+            "autoencoder_loss": self._autoencoder_loss(x, training=False),
+            "probe_loss": probe["loss"],
+            "probe_accuracy": probe["accuracy"],
         }
 
     # --8<-- [end:steps]

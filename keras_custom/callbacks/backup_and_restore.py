@@ -10,7 +10,12 @@ import warnings
 import keras
 import numpy as np
 
-from keras_custom.core import CustomModel, keras_internals, tensorflow_backend
+from keras_custom.core import (
+    CustomModel,
+    first_replica_part,
+    keras_internals,
+    optimizer_registry,
+)
 
 _WEIGHTS = "latest.weights.h5"
 _METADATA = "training_metadata.json"
@@ -353,9 +358,7 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
             with model.distribute_strategy.scope():
                 keras_internals.symbolic_build(
                     model,
-                    tensorflow_backend.first_replica_part(
-                        batch, model.distribute_strategy
-                    ),
+                    first_replica_part(batch, model.distribute_strategy),
                 )
         if callable(getattr(model, "add_tracker", None)):
             current = {metric.name for metric in model.metrics}
@@ -453,9 +456,8 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
         files = self._files
         if not os.path.exists(files["weights"]):
             return None
-        build = getattr(self.model, "_build_optimizers", None)
-        if callable(build):
-            build()
+        if isinstance(self.model, CustomModel):
+            optimizer_registry.build_all(self.model)
         elif self.model.optimizer is not None and not self.model.optimizer.built:
             self.model.optimizer.build(self.model.trainable_variables)
         self.model.load_weights(files["weights"])

@@ -1,23 +1,38 @@
-"""The core of keras_custom: `CustomModel` and the mechanisms it owns."""
+"""The core of keras_custom: `CustomModel` and the mechanisms it owns.
+
+Besides `CustomModel`, the few helpers a paradigm's mathematics needs
+across replicas or outside `fit()`'s steps, so that no module outside the
+core uses TensorFlow or the replica count itself.
+"""
 
 from keras_custom.core import replica_random
 from keras_custom.core.custom_model import CustomModel
 from keras_custom.core.loss_objects import as_loss
 from keras_custom.core.schedules import scalar_value, serialize_scalar, validate_scalar
 from keras_custom.core.tensorflow_backend import (
+    all_gather,
+    assign_moving_average,
+    first_replica_part,
     input_gradients,
-    scale_for_replicas,
-    unscale_for_replicas,
+    op_determinism,
+)
+from keras_custom.core.tensorflow_functions import (
+    inference_function,
+    unbuffered_dataset,
 )
 
 __all__ = [
     "CustomModel",
+    "all_gather",
     "as_loss",
+    "assign_moving_average",
+    "first_replica_part",
+    "inference_function",
     "input_gradients",
+    "op_determinism",
     "replica_random",
     "scalar_value",
-    "scale_for_replicas",
     "serialize_scalar",
-    "unscale_for_replicas",
+    "unbuffered_dataset",
     "validate_scalar",
 ]

@@ -70,16 +70,25 @@ def owner_is_built(owner) -> bool:
 
 
 def resolve_optimizer(identifier: OptimizerLike, slot_name: str):
-    """Turns a string, config dict or instance into an optimizer instance."""
+    """Turns a string, config dict or instance into an optimizer instance.
+
+    A dict that is not a config (no `"class_name"`) maps layer groups to
+    optimizers: it becomes a `keras_custom.optimizers.MultiOptimizer`.
+    """
     if identifier is None:
         return None
+    if isinstance(identifier, dict) and "class_name" not in identifier:
+        # Imported here: the optimizers package is built on the core.
+        from keras_custom.optimizers import MultiOptimizer
+
+        return MultiOptimizer(identifier)
     try:
         optimizer = keras.optimizers.get(identifier)
     except ValueError as error:
         raise ValueError(
             f"Could not interpret `{slot_name}`: {identifier!r}. Pass a "
-            "`keras.optimizers.Optimizer`, its name (e.g. 'adam') or its "
-            "config dict."
+            "`keras.optimizers.Optimizer`, its name (e.g. 'adam'), its "
+            "config dict, or a dict of layer groups to optimizers."
         ) from error
     return optimizer
 

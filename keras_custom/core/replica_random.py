@@ -54,10 +54,10 @@ def uniform(batch_size, shape: tuple = (), seed=None, dtype: str = "float32"):
     """Uniform noise in `[0, 1)` of shape `(batch_size, *shape)` for this replica.
 
     Args:
-        batch_size: The replica's batch size (an int or a scalar tensor).
-        shape: The shape of one example's noise.
-        seed: A `keras.random.SeedGenerator` (or an int).
-        dtype: The dtype of the noise.
+        batch_size: As in `normal`.
+        shape: As in `normal`.
+        seed: As in `normal`.
+        dtype: As in `normal`.
 
     Example:
 

@@ -1,8 +1,9 @@
-"""The only module of keras_custom that touches TensorFlow directly.
+"""Gradient tapes and `tf.distribute` replica arithmetic.
 
-Gradient tapes and `tf.distribute` replica arithmetic live here, so that the
-rest of the library is written with `keras.ops` and can later run on the JAX
-and torch backends by swapping this one module.
+With `tensorflow_functions` (the compiled train, test and inference
+functions), the only modules of keras_custom that use TensorFlow, so that
+the rest of the library is written with `keras.ops` and can run on another
+backend by swapping these two.
 """
 
 import contextlib
@@ -40,6 +41,17 @@ def op_determinism():
     `tf.config.experimental.enable_op_determinism()` for the duration of the
     context, restored to its previous state after (TensorFlow has no public
     way back).
+
+    Example:
+
+    ```python
+    import keras
+    from keras_custom.core import op_determinism
+
+    with op_determinism():  # the same run gives the same numbers
+        keras.utils.set_random_seed(0)
+        first = keras.random.normal((3,))
+    ```
     """
     was_enabled = keras_internals.is_op_determinism_enabled()
     tf.config.experimental.enable_op_determinism()
@@ -67,39 +79,14 @@ def outside_step():
     return tf.init_scope()
 
 
-def scale_for_replicas(loss):
-    """Divides a per-replica mean loss by the number of replicas.
+def replica_share(loss):
+    """A replica's share of a loss that is a mean over its own batch.
 
-    Gradients are summed across replicas, so a loss that is the mean over the
-    replica's batch must be divided by the replica count to give the gradient
-    of the mean over the global batch. Keras `Loss` objects with the default
-    `"sum_over_batch_size"` reduction already do this. Outside a strategy (or
-    with one replica) the loss is returned unchanged.
-
-    Example:
-
-    ```python
-    import keras
-    import numpy as np
-    from keras import ops
-    from keras_custom import CustomModel
-    from keras_custom.core import scale_for_replicas
-
-
-    class MeanAbsoluteErrorModel(CustomModel):
-        def train_step(self, data):
-            x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
-            # A loss made with raw `ops.mean` must be scaled by hand.
-            loss = self.minimize(lambda: scale_for_replicas(
-                ops.mean(ops.abs(y - self(x, training=True)))))
-            return {"loss": loss}  # `minimize` returns it unscaled
-
-
-    inputs = keras.Input((4,))
-    model = MeanAbsoluteErrorModel(inputs, keras.layers.Dense(1)(inputs))
-    model.compile(optimizer="adam")
-    model.fit(np.ones((32, 4)), np.ones((32, 1)), batch_size=8, verbose=0)
-    ```
+    Gradients are summed across replicas, so the mean over a replica's
+    batch divided by the replica count has, summed, the gradient of the
+    mean over the global batch. Outside a strategy (or with one replica)
+    the loss is returned unchanged. Only the core applies it, once, to the
+    loss it differentiates (`value_and_gradients`).
     """
     replicas = num_replicas_in_sync()
     if replicas > 1:
@@ -107,54 +94,39 @@ def scale_for_replicas(loss):
     return loss
 
 
-def unscale_for_replicas(loss):
-    """Undoes `scale_for_replicas`: the loss of this replica's batch, to log.
+def loss_of(output):
+    """The loss in what a loss function returned.
 
-    A `test_step` that logs the value of a Keras `Loss` object (already
-    divided by the number of replicas) multiplies it back, so the logged
-    value is the same on any number of devices. `minimize` does this for
-    the loss it returns.
+    The value itself, the entry `"loss"` of a dict of named terms, or the
+    loss in the first element of a tuple `(loss, aux...)`.
+    """
+    if isinstance(output, tuple):
+        return loss_of(output[0])
+    if isinstance(output, dict):
+        if "loss" not in output:
+            raise ValueError(
+                "A loss function returned a dict without the key 'loss' "
+                f"(keys: {sorted(output)}). Put the total loss to minimize "
+                "under 'loss'; the other entries are logged as they are."
+            )
+        return output["loss"]
+    return output
+
+
+def first_replica_part(batch, strategy):
+    """The first replica's part of a batch distributed by `strategy`.
 
     Example:
 
     ```python
-    import keras
     import numpy as np
-    from keras_custom import CustomModel
-    from keras_custom.core import unscale_for_replicas
+    import tensorflow as tf
+    from keras_custom.core import first_replica_part
 
-
-    class Regressor(CustomModel):
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, **kwargs)
-            self.loss_fn = keras.losses.MeanSquaredError()
-
-        def train_step(self, data):
-            x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
-            loss = self.minimize(lambda: self.loss_fn(y, self(x, training=True)))
-            return {"loss": loss}
-
-        def test_step(self, data):
-            x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
-            loss = self.loss_fn(y, self(x, training=False))
-            return {"loss": unscale_for_replicas(loss)}
-
-
-    inputs = keras.Input((4,))
-    model = Regressor(inputs, keras.layers.Dense(1)(inputs), optimizer="adam")
-    model.compile()
-    x, y = np.ones((32, 4)), np.ones((32, 1))
-    history = model.fit(x, y, batch_size=8, validation_data=(x, y), verbose=0)
+    strategy = tf.distribute.get_strategy()  # one replica: the batch itself
+    assert first_replica_part({"x": np.ones(2)}, strategy)["x"].shape == (2,)
     ```
     """
-    replicas = num_replicas_in_sync()
-    if replicas > 1:
-        loss = ops.multiply(loss, ops.cast(replicas, loss.dtype))
-    return loss
-
-
-def first_replica_part(batch, strategy):
-    """The first replica's part of a batch distributed by `strategy`."""
 
     def part(value):
         if isinstance(value, tf.distribute.DistributedValues):
@@ -169,9 +141,21 @@ def all_gather(value):
 
     Gradients flow back to each replica's own rows (TensorFlow sums the
     upstream gradients over replicas), so a loss of the gathered batch,
-    divided by the number of replicas (`scale_for_replicas`), has the
-    gradients of the same loss on one device. Outside a strategy it returns
-    `value`.
+    divided by the number of replicas as the core divides every loss, has
+    the gradients of the same loss on one device. Outside a strategy it
+    returns `value`.
+
+    Example:
+
+    ```python
+    import numpy as np
+    from keras_custom.core import all_gather
+
+    # The projections of the global batch, for a loss that compares every
+    # pair of examples (SimCLR, Barlow Twins); outside a strategy, as given.
+    projections = np.ones((4, 8), "float32")
+    assert all_gather(projections).shape == (4, 8)
+    ```
     """
     context = tf.distribute.get_replica_context()
     if context is None or num_replicas_in_sync() == 1:
@@ -207,6 +191,17 @@ def assign_moving_average(targets: Sequence, sources: Sequence, decay_fn) -> Non
     Under a strategy the update runs once, in cross-replica context, on the
     mirrored variables (the sources are equal on every replica after the
     optimizer's all-reduce). `decay_fn` is called there to give the decay.
+
+    Example:
+
+    ```python
+    import keras
+    from keras_custom.core import assign_moving_average
+
+    target, source = keras.Variable([0.0]), keras.Variable([1.0])
+    assign_moving_average([target], [source], lambda: 0.9)
+    assert abs(float(target[0]) - 0.1) < 1e-6
+    ```
     """
 
     def update(*_):
@@ -227,11 +222,19 @@ def value_and_gradients(
     variables: Sequence | Callable[[], Sequence],
     scale_loss: Callable | None = None,
 ):
-    """Runs `loss_fn` under a gradient tape.
+    """Runs `loss_fn` under a gradient tape; differentiates its replica share.
+
+    `loss_fn` runs with Keras losses computed as means over this replica's
+    batch (`keras_internals.replica_mean_losses`), as a loss made with raw
+    `ops.mean` is; the loss is then divided by the replica count once
+    (`replica_share`) before the gradients are taken. So a loss written
+    with `Loss` objects, with `ops.mean` or with both trains the same on
+    any number of replicas, and what `loss_fn` returned is the value to log.
 
     Args:
-        loss_fn: Callable without arguments returning a scalar loss, or a
-            tuple `(loss, aux)` whose first element is the loss.
+        loss_fn: Callable without arguments returning a scalar loss, a
+            tuple `(loss, aux...)` or a dict of named terms with the total
+            under `"loss"` (`loss_of`).
         variables: Variables to differentiate with respect to, or a callable
             returning them, called after the forward pass (which may be what
             creates them).
@@ -243,8 +246,9 @@ def value_and_gradients(
         variables, and one gradient (or `None`) per variable.
     """
     with tf.GradientTape() as tape:
-        output = loss_fn()
-        loss = output[0] if isinstance(output, tuple) else output
+        with keras_internals.replica_mean_losses():
+            output = loss_fn()
+        loss = replica_share(loss_of(output))
         if scale_loss is not None:
             loss = scale_loss(loss)
     variables = list(variables() if callable(variables) else variables)
@@ -288,117 +292,3 @@ def input_gradients(fn: Callable[[Any], Any], inputs):
         tape.watch(inputs)
         outputs = fn(inputs)
     return outputs, tape.gradient(outputs, inputs)
-
-
-def is_multi_worker(strategy) -> bool:
-    """Whether `strategy` is a `MultiWorkerMirroredStrategy` over workers."""
-    return isinstance(
-        strategy, tf.distribute.MultiWorkerMirroredStrategy
-    ) and keras_internals.in_multi_worker_mode(strategy)
-
-
-def reduce_step_logs(logs, strategy):
-    """One value per logged name from the replicas' step logs.
-
-    As Keras: the mean over the replicas. Across workers Keras reduces every
-    value over axis 0, which fails for scalars (keras-team/keras#20585); the
-    scalars are averaged over all replicas of all workers instead.
-    """
-    if is_multi_worker(strategy):
-        return tf.nest.map_structure(
-            lambda value: strategy.reduce("MEAN", value, axis=None), logs
-        )
-    return keras_internals.reduce_per_replica(logs, strategy, reduction="auto")
-
-
-def one_step_function(model, step_function, keras_function):
-    """A leaner Keras train/test function for `steps_per_execution == 1`.
-
-    Keras runs even a single step through its multi-step loop: the outputs
-    come back wrapped in a `tf.experimental.Optional` that is unpacked
-    eagerly, a few hundred microseconds per step, which is most of the gap
-    between `fit()` on a `tf.data.Dataset` and a hand-written `tf.function`
-    loop over it. Here the next batch is read and the step run in one
-    `tf.function`; the end of the data surfaces as Keras expects
-    (`OutOfRangeError`).
-
-    Other cases keep `keras_function`, except `steps_per_execution > 1`
-    under `MultiWorkerMirroredStrategy`, where Keras's multi-step function
-    reduces the logs in a way that fails across workers: that gets a clear
-    error.
-    """
-    strategy = model.distribute_strategy
-    if model.steps_per_execution != 1 and is_multi_worker(strategy):
-        raise ValueError(
-            f"Model '{model.name}': `steps_per_execution="
-            f"{model.steps_per_execution}` is not supported under "
-            "`MultiWorkerMirroredStrategy` (Keras's multi-step function "
-            "fails across workers, keras-team/keras#20585). Compile with "
-            "`steps_per_execution=1`."
-        )
-    if model.steps_per_execution != 1 or model.run_eagerly:
-        return keras_function
-
-    # As in Keras's trainer, autograph does not convert the step: a Python
-    # `if tensor:` in a user's `train_step` fails as it does on
-    # `keras.Model`, and exceptions keep their type.
-    @tf.autograph.experimental.do_not_convert
-    def one_step_on_data(data):
-        outputs = strategy.run(step_function, args=(data,))
-        return reduce_step_logs(outputs, strategy)
-
-    one_step_on_data = keras_internals.autoconvert_optionals(
-        model,
-        tf.function(
-            one_step_on_data, reduce_retracing=True, jit_compile=model.jit_compile
-        ),
-    )
-
-    @tf.function(reduce_retracing=True)
-    @tf.autograph.experimental.do_not_convert
-    def one_step_on_iterator(iterator):
-        return one_step_on_data(iterator.get_next())
-
-    def function(iterator):
-        if isinstance(iterator, (tf.data.Iterator, tf.distribute.DistributedIterator)):
-            return one_step_on_iterator(iterator)
-        return keras_function(iterator)
-
-    return function
-
-
-def inference_function(fn: Callable) -> Callable:
-    """`fn` compiled once (per input signature), returning NumPy arrays.
-
-    For the many small forward passes that run outside `fit()`'s steps,
-    such as choosing actions while an environment is stepped: an eager
-    Keras call costs about a millisecond, a compiled one a fraction of it.
-    """
-    compiled = tf.function(fn, reduce_retracing=True)
-
-    def call(*args):
-        return tf.nest.map_structure(lambda t: t.numpy(), compiled(*args))
-
-    return call
-
-
-def unbuffered_dataset(generator_fn: Callable, example: dict):
-    """A `tf.data.Dataset` of the dicts `generator_fn()` yields, not read ahead.
-
-    The generator runs when a step reads its batch, never ahead of it in a
-    background thread (no prefetching, autotuning off), so what it computes
-    from a model's weights sees the weights every earlier step left.
-
-    Args:
-        generator_fn: Callable returning an iterator of dicts of arrays.
-        example: One such dict, which fixes the dtypes and trailing shapes.
-    """
-    signature = {
-        key: tf.TensorSpec((None,) + tuple(value.shape[1:]), tf.as_dtype(value.dtype))
-        for key, value in example.items()
-    }
-    dataset = tf.data.Dataset.from_generator(generator_fn, output_signature=signature)
-    options = tf.data.Options()
-    options.autotune.enabled = False
-    options.experimental_optimization.inject_prefetch = False
-    return dataset.with_options(options)

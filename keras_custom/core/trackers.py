@@ -1,11 +1,13 @@
 """One `keras.metrics.Mean` per scalar a training step logs."""
 
-from collections.abc import Iterable, Mapping
+import functools
+import threading
+from collections.abc import Callable, Iterable, Mapping
 
 import keras
 from keras import ops
 
-from keras_custom.core import tensorflow_backend
+from keras_custom.core import keras_internals, tensorflow_backend
 
 
 class Trackers:
@@ -24,10 +26,16 @@ class Trackers:
     def __init__(self, owner_name: str):
         self.owner_name = owner_name
         self._by_name: dict[str, keras.metrics.Mean] = {}
-        # Names of the trackers a step updated itself while it was traced.
-        self._updated_by_step: set[str] = set()
+        # Names of the trackers a step updated itself while it was traced,
+        # per thread: `MirroredStrategy` traces each replica's step in a
+        # thread of its own.
+        self._tracing = threading.local()
         # Names the traced steps logged.
         self._logged: set[str] = set()
+
+    @property
+    def _updated_by_step(self) -> set[str]:
+        return self._tracing.__dict__.setdefault("updated", set())
 
     def unused(self, name: str) -> bool:
         """Whether steps have been traced and none logged `name`."""
@@ -150,3 +158,93 @@ class Trackers:
     def reset(self) -> None:
         for tracker in self._by_name.values():
             tracker.reset_state()
+
+
+# ----------------------------------------------------------------------
+# The trackers of a `CustomModel`, among Keras's metrics
+# ----------------------------------------------------------------------
+
+
+def model_metrics(model, keras_metrics: list) -> list:
+    """`model.metrics`: the trackers, then Keras's metrics (`keras_metrics`).
+
+    As in Keras, the first is the loss tracker when the model logs
+    `"loss"`; Keras's loss tracker is left out when the model's steps log
+    other names only (it would log a `loss` of 0).
+    """
+    keras_loss_tracker = keras_internals.loss_tracker(model)
+    trackers = list(model._trackers)
+    loss_tracker = model._trackers.get("loss")
+    if loss_tracker is not None:
+        trackers.remove(loss_tracker)
+        # Keras's tracker, taken before the steps were known, is left out
+        # once they turn out to log other names only.
+        if not (loss_tracker is keras_loss_tracker and model._trackers.unused("loss")):
+            trackers.insert(0, loss_tracker)
+    others = [m for m in keras_metrics if m is not keras_loss_tracker]
+    return trackers + model._trackers.excluding(others)
+
+
+def share_loss_tracker(model) -> None:
+    """Makes the tracker of `"loss"` and Keras's loss tracker one object.
+
+    Keras lists its loss tracker first in `metrics`; a model that logs
+    `"loss"` keeps its own tracker there, and a model with no tracker yet
+    (Keras's supervised step, or a step of the Keras guide that updates
+    `self.metrics` itself) takes Keras's as its tracker of `"loss"`.
+    """
+    own = model._trackers.get("loss")
+    if own is not None:
+        keras_internals.set_loss_tracker(model, own)
+    elif not len(model._trackers) and "loss" not in metric_names(model):
+        model._trackers.adopt(keras_internals.loss_tracker(model))
+
+
+def metric_names(model) -> set:
+    """Names of the model's metrics other than the core's trackers."""
+    names = set()
+    for metric in model._trackers.excluding(model.metrics):
+        if isinstance(metric, keras_internals.CompileMetrics):
+            names.update(m.name for m in metric.metrics)
+        else:
+            names.add(metric.name)
+    return names
+
+
+def metric_results(model) -> dict:
+    """The results of the model's metrics other than the core's trackers."""
+    results = {}
+    for metric in model._trackers.excluding(model.metrics):
+        result = metric.result()
+        if isinstance(result, dict):
+            results.update(result)
+        else:
+            results[metric.name] = result
+    return results
+
+
+def tracked_step(model, step: Callable, step_name: str) -> Callable:
+    """`step`, its logs recorded by the model's trackers.
+
+    A test step runs with Keras losses computed as means over the replica's
+    batch (`keras_internals.replica_mean_losses`), as the losses `minimize`
+    differentiates are, so that what it logs does not depend on the number
+    of replicas.
+    """
+
+    @functools.wraps(step)
+    def step_with_trackers(data):
+        # Unpacked before the step, so a batch of the wrong structure fails
+        # with Keras's message, not inside a step of the user's.
+        x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+        model._trackers.begin_step()
+        if step_name == "test_step":
+            with keras_internals.replica_mean_losses():
+                logs = step(data)
+        else:
+            logs = step(data)
+        first = next((t for t in keras.tree.flatten(x) if t is not None), None)
+        batch_size = 1 if first is None else ops.shape(first)[0]
+        return model._trackers.record(logs, batch_size, metric_names(model), step_name)
+
+    return step_with_trackers

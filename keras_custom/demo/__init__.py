@@ -27,13 +27,10 @@ and a `.png` figure to an output folder:
 A demo is one module of this package with a `run()` function, registered in
 `DEMOS` and named in `keras_custom_cli.DEMO_NAMES` (which the command line
 reads without importing TensorFlow); a new one becomes available as
-`keras-custom demo --only NAME`. The
-networks and training recipes of the generative demos live in
-`keras_custom.demo.networks`, those of the self-supervised one in
-`keras_custom.demo.self_supervised_recipes` and those of the semi-supervised
-one in `keras_custom.demo.semi_supervised_recipes`, shared with the tests and
-the notebooks; those of the reinforcement learning one in
-`keras_custom.demo.reinforcement_recipes`, shared with the benchmark.
+`keras-custom demo --only NAME`. The networks and training recipes of the
+demos live in `keras_custom.recipes`, one module per family of models
+(`generative`, `self_supervised`, `semi_supervised`, `reinforcement`, ...),
+shared with the quality tests, the benchmarks and the notebooks.
 """
 
 import os
@@ -46,11 +43,7 @@ from keras_custom.demo import (
     classifier,
     fixmatch,
     gan,
-    networks,
-    reinforcement_recipes,
     self_supervised,
-    self_supervised_recipes,
-    semi_supervised_recipes,
     vae,
 )
 from keras_custom.demo._common import (
@@ -70,12 +63,8 @@ __all__ = [
     "classifier",
     "fixmatch",
     "gan",
-    "networks",
-    "reinforcement_recipes",
     "run",
     "self_supervised",
-    "self_supervised_recipes",
-    "semi_supervised_recipes",
     "vae",
 ]
 

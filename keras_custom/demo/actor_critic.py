@@ -1,20 +1,16 @@
 """The actor-critic demo: a `keras_custom.ActorCritic` balancing CartPole."""
 
-import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from keras_custom.demo import reinforcement_recipes as recipes
-from keras_custom.demo._common import (
-    DEFAULT_OUTPUT_DIR,
-    import_gymnasium,
-    import_pyplot,
-)
+from keras_custom.demo import _common
+from keras_custom.recipes import reinforcement
 from keras_custom.reinforcement import EpisodeReturn
 
-#: Most epochs of the demo, of `recipes.A2C_STEPS_PER_EPOCH` updates each.
+#: Most epochs of the demo, of `reinforcement.A2C_STEPS_PER_EPOCH` updates
+#: each.
 #: Training stops at the first epoch whose greedy policy balances every
 #: selection episode to the time limit; over seeds 0 to 5 that took 3 to 16
 #: epochs, so 30 leaves about twice the slowest seed's need.
@@ -34,8 +30,9 @@ def _save_figure(
         1, 2, figsize=(13, 4.8), layout="constrained"
     )
     fig.suptitle(
-        f"keras-custom demo: ActorCritic (A2C) on {recipes.ENV_ID} (greedy "
-        f"return {mean:.1f} ± {std:.1f} over {recipes.EVAL_EPISODES} episodes)",
+        f"keras-custom demo: ActorCritic (A2C) on {reinforcement.ENV_ID} "
+        f"(greedy return {mean:.1f} ± {std:.1f} over "
+        f"{reinforcement.EVAL_EPISODES} episodes)",
         fontsize=12,
     )
     epochs = np.arange(1, len(history["episode_return"]) + 1)
@@ -55,12 +52,12 @@ def _save_figure(
     return_ax.axhline(
         random_return, color="gray", ls=":", label="uniformly random policy"
     )
-    return_ax.axhline(recipes.MAX_RETURN, color="black", ls="--", lw=0.8)
+    return_ax.axhline(reinforcement.MAX_RETURN, color="black", ls="--", lw=0.8)
     return_ax.set(
         title="Mean return of the episodes of each epoch",
         xlabel="epoch",
         ylabel="return",
-        ylim=(0, recipes.MAX_RETURN * 1.05),
+        ylim=(0, reinforcement.MAX_RETURN * 1.05),
     )
     return_ax.legend(loc="lower right")
     for key in ("policy_loss", "value_loss", "entropy"):
@@ -69,27 +66,24 @@ def _save_figure(
     loss_ax.legend()
     for ax in (return_ax, loss_ax):
         ax.grid(alpha=0.3)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    _common.save_figure(plt, fig, path)
 
 
+@_common.demo
 def run(
-    output_dir: str | os.PathLike = DEFAULT_OUTPUT_DIR,
-    epochs: int | None = None,
-    seed: int = 0,
-    verbose: int = 1,
+    output_dir: Path, epochs: int | None, seed: int, verbose: int
 ) -> dict[str, Any]:
     """Trains an `ActorCritic` on CartPole-v1 and evaluates its greedy policy.
 
-    The recipe is `reinforcement_recipes.cartpole_actor_critic`: A2C with
-    two small tanh MLPs (policy and value) on 8 vectorized `CartPole-v1`
-    environments, 16 steps of each per update, generalized advantage
-    estimation. It trains with a plain `fit(rollouts, steps_per_epoch=50)`,
-    the `EpisodeReturn` callback, which logs the mean return of the
-    training episodes of each epoch, and `PolicyEvaluation`
-    (`reinforcement_recipes.best_policy_callback`), which evaluates the
-    greedy policy (the most probable action) on 20 selection episodes after
-    each epoch, keeps the best weights and stops once every selection
+    The recipe is `keras_custom.recipes.reinforcement.cartpole_actor_critic`:
+    A2C with two small tanh MLPs (policy and value) on 8 vectorized
+    `CartPole-v1` environments, 16 steps of each per update, generalized
+    advantage estimation. It trains with a plain `fit(rollouts,
+    steps_per_epoch=50)`, the `EpisodeReturn` callback, which logs the mean
+    return of the training episodes of each epoch, and `PolicyEvaluation`
+    (`reinforcement.best_policy_callback`), which evaluates the greedy
+    policy (the most probable action) on 20 selection episodes after each
+    epoch, keeps the best weights and stops once every selection
     episode reaches the time limit: A2C can collapse after it has solved
     the task, at an epoch that depends on the machine's floating-point
     path. The kept policy is then evaluated over 20 other episodes
@@ -115,34 +109,33 @@ def run(
         policy), `"environment_steps"`, `"history"` (the `fit()` history
         dict), `"model_path"` and `"figure_path"` (`pathlib.Path`s).
     """
-    plt = import_pyplot()
-    import_gymnasium()
+    plt = _common.import_pyplot()
+    _common.import_gymnasium()
     if epochs is None:
         epochs = ACTOR_CRITIC_DEMO_EPOCHS
-    output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
 
-    model, rollouts = recipes.cartpole_actor_critic(seed=seed)
-    best_policy = recipes.best_policy_callback()
+    model, rollouts = reinforcement.cartpole_actor_critic(seed=seed)
+    best_policy = reinforcement.best_policy_callback()
     history = model.fit(
         rollouts,
-        steps_per_epoch=recipes.A2C_STEPS_PER_EPOCH,
+        steps_per_epoch=reinforcement.A2C_STEPS_PER_EPOCH,
         epochs=epochs,
         callbacks=[EpisodeReturn(rollouts), best_policy],
         verbose=verbose,
     ).history
     best_epoch = best_policy.best_epoch + 1
-    greedy = recipes.greedy_return(model)
-    random_return, _ = recipes.random_policy_return()
+    greedy = reinforcement.greedy_return(model)
+    random_return, _ = reinforcement.random_policy_return()
     print(
         f"actor_critic greedy return: {greedy[0]:.1f} ± {greedy[1]:.1f} over "
-        f"{recipes.EVAL_EPISODES} episodes (random policy: {random_return:.1f}; "
-        f"at most {recipes.MAX_RETURN:.0f})"
+        f"{reinforcement.EVAL_EPISODES} episodes (random policy: "
+        f"{random_return:.1f}; at most {reinforcement.MAX_RETURN:.0f})"
     )
     print(
         f"actor_critic kept policy: epoch {best_epoch} of "
         f"{len(history['loss'])} (selection return {best_policy.best_return:.1f} "
-        f"over {recipes.SELECTION_EPISODES} other episodes)"
+        f"over {reinforcement.SELECTION_EPISODES} other episodes)"
     )
     print(
         f"actor_critic final training episode return: "
@@ -150,8 +143,7 @@ def run(
         f"({rollouts.environment_steps} environment steps)"
     )
 
-    model_path = output_dir / "actor_critic.keras"
-    model.save(model_path)
+    model_path = _common.save_model(model, output_dir, "actor_critic")
     figure_path = output_dir / "actor_critic.png"
     _save_figure(plt, history, greedy, random_return, figure_path)
     return {

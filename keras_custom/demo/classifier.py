@@ -1,6 +1,5 @@
 """The classifier demo: a `CustomModel` MLP classifier on the 8x8 digits."""
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -8,8 +7,8 @@ import keras
 import numpy as np
 
 from keras_custom import CustomModel
-from keras_custom.demo import networks
-from keras_custom.demo._common import DEFAULT_OUTPUT_DIR, import_pyplot
+from keras_custom.demo import _common
+from keras_custom.recipes import data
 
 CLASSIFIER_EPOCHS = 30
 
@@ -17,9 +16,9 @@ CLASSIFIER_EPOCHS = 30
 def _plot_classifier(
     plt,
     history: dict[str, list[float]],
+    model: keras.Model,
     images: np.ndarray,
     labels: np.ndarray,
-    predictions: np.ndarray,
     test_accuracy: float,
     path: Path,
     seed: int,
@@ -45,31 +44,21 @@ def _plot_classifier(
         ax.grid(alpha=0.3)
         ax.legend()
 
-    rng = np.random.default_rng(seed)
-    rows, cols = 2, 6
-    chosen = rng.choice(len(images), size=rows * cols, replace=False)
-    samples.suptitle(
-        "Random test digits: predicted label (red: wrong, with the true label)"
+    _common.show_predictions(
+        samples,
+        model,
+        images,
+        labels,
+        (2, 6),
+        "Random test digits: predicted label (red: wrong, with the true label)",
+        seed,
     )
-    for ax, index in zip(samples.subplots(rows, cols).flat, chosen, strict=True):
-        ax.imshow(images[index], cmap="gray_r", vmin=0, vmax=1)
-        ax.set_xticks([])
-        ax.set_yticks([])
-        predicted, true = int(predictions[index]), int(labels[index])
-        if predicted == true:
-            ax.set_title(f"pred {predicted}", color="black")
-        else:
-            ax.set_title(f"pred {predicted} (true {true})", color="red")
-
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    _common.save_figure(plt, fig, path)
 
 
+@_common.demo
 def run(
-    output_dir: str | os.PathLike = DEFAULT_OUTPUT_DIR,
-    epochs: int | None = None,
-    seed: int = 0,
-    verbose: int = 1,
+    output_dir: Path, epochs: int | None, seed: int, verbose: int
 ) -> dict[str, Any]:
     """Trains a `CustomModel` MLP classifier on the 8x8 digits.
 
@@ -94,14 +83,13 @@ def run(
         `evaluate()` on the test set), `"history"` (the `fit()` history
         dict), `"model_path"` and `"figure_path"` (`pathlib.Path`s).
     """
-    plt = import_pyplot()
+    plt = _common.import_pyplot()
     if epochs is None:
         epochs = CLASSIFIER_EPOCHS
-    output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(seed)
 
-    (x_train, y_train), (x_test, y_test) = networks.load_digits()
+    (x_train, y_train), (x_test, y_test) = data.load_digits((data.NUM_PIXELS,))
 
     inputs = keras.Input(shape=(64,), name="pixels")
     hidden = keras.layers.Dense(128, activation="relu", name="hidden")(inputs)
@@ -127,17 +115,15 @@ def run(
     test_accuracy = float(scores["accuracy"])
     print(f"test accuracy: {test_accuracy:.4f}")
 
-    model_path = output_dir / "classifier.keras"
-    model.save(model_path)
+    model_path = _common.save_model(model, output_dir, "classifier")
 
     figure_path = output_dir / "classifier.png"
-    predictions = np.argmax(model.predict(x_test, verbose=0), axis=-1)
     _plot_classifier(
         plt,
         history.history,
-        x_test.reshape(-1, 8, 8),
+        model,
+        x_test,
         y_test,
-        predictions,
         test_accuracy,
         figure_path,
         seed,

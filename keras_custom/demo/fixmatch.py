@@ -1,17 +1,18 @@
 """The FixMatch demo: a `keras_custom.FixMatch` learning digits from 50 labels."""
 
-import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from keras_custom.demo import semi_supervised_recipes as recipes
-from keras_custom.demo._common import DEFAULT_OUTPUT_DIR, import_pyplot
+from keras_custom.demo import _common
+from keras_custom.recipes import data, semi_supervised
+from keras_custom.recipes.classifiers import accuracy
+from keras_custom.semi_supervised import FixMatch
 
 #: Default number of epochs of the demo: the recipe's (passes over the
 #: unlabeled digits).
-FIXMATCH_DEMO_EPOCHS = recipes.FIXMATCH_EPOCHS
+FIXMATCH_DEMO_EPOCHS = semi_supervised.FIXMATCH_EPOCHS
 #: Number of test digits drawn with their predictions in `fixmatch.png`.
 SHOWN_DIGITS = 12
 
@@ -19,10 +20,10 @@ SHOWN_DIGITS = 12
 def _save_figure(
     plt,
     history: dict[str, list[float]],
+    accuracies: tuple[float, float, float],
+    model: FixMatch,
     images: np.ndarray,
     labels: np.ndarray,
-    predictions: np.ndarray,
-    accuracies: tuple[float, float],
     path: Path,
     seed: int,
 ) -> None:
@@ -31,7 +32,7 @@ def _save_figure(
     fig = plt.figure(figsize=(15, 7), layout="constrained")
     fig.suptitle(
         f"keras-custom demo: FixMatch on the 8x8 digits with "
-        f"{recipes.LABELS_PER_CLASS} labels per class (test accuracy "
+        f"{data.LABELS_PER_CLASS} labels per class (test accuracy "
         f"{fixmatch_accuracy:.4f}; supervised on the same labels "
         f"{baseline_accuracy:.4f}, on all labels {full_accuracy:.4f})",
         fontsize=12,
@@ -66,46 +67,39 @@ def _save_figure(
     loss_ax.legend()
     accuracy_ax.legend(loc="lower right")
 
-    chosen = np.random.default_rng(seed).choice(len(images), SHOWN_DIGITS, False)
-    samples.suptitle(
-        "Random test digits: FixMatch's prediction (red: wrong, with the true label)"
+    _common.show_predictions(
+        samples,
+        model,
+        images,
+        labels,
+        (1, SHOWN_DIGITS),
+        "Random test digits: FixMatch's prediction (red: wrong, with the true label)",
+        seed,
+        separator="\n",
     )
-    for ax, index in zip(samples.subplots(1, SHOWN_DIGITS).flat, chosen, strict=True):
-        ax.imshow(images[index, ..., 0], cmap="gray_r", vmin=0, vmax=1)
-        ax.set_xticks([])
-        ax.set_yticks([])
-        predicted, true = int(predictions[index]), int(labels[index])
-        if predicted == true:
-            ax.set_title(f"pred {predicted}", color="black")
-        else:
-            ax.set_title(f"pred {predicted}\n(true {true})", color="red")
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    _common.save_figure(plt, fig, path)
 
 
+@_common.demo
 def run(
-    output_dir: str | os.PathLike = DEFAULT_OUTPUT_DIR,
-    epochs: int | None = None,
-    seed: int = 0,
-    verbose: int = 1,
+    output_dir: Path, epochs: int | None, seed: int, verbose: int
 ) -> dict[str, Any]:
     """Trains a `FixMatch` on 5 labels per class and the unlabeled digits.
 
-    The recipe is `semi_supervised_recipes.train_fixmatch` (evaluated on the
-    test digits after each epoch): 50 labeled training digits, the other
-    1,387 unlabeled, a small convolutional classifier, a one-pixel shift as
-    the weak view and `recipes.strong_augmenter` as the strong one,
-    pseudo-labels above a confidence of 0.95, and a moving average of the
-    weights for the final model. Its test accuracy is printed next to those
-    of the same classifier trained on the 50 labels alone
-    (`recipes.train_supervised_baseline`) and on all 1,437 labels
-    (`recipes.train_fully_supervised`), with the share of the gap between
-    the two that FixMatch closes (`recipes.gap_closed`). It writes
-    `fixmatch.keras` (the trained `FixMatch`, whose `predict` gives the
-    classifier's logits) and
-    `fixmatch.png` (the supervised and unsupervised losses, the mask rate
-    and the test accuracy per epoch, and a row of test digits with their
-    predictions) to `output_dir`.
+    The recipe is `keras_custom.recipes.semi_supervised.train_fixmatch`
+    (evaluated on the test digits after each epoch): 50 labeled training
+    digits, the other 1,387 unlabeled, a small convolutional classifier, a
+    one-pixel shift as the weak view and `semi_supervised.strong_augmenter`
+    as the strong one, pseudo-labels above a confidence of 0.95, and a
+    moving average of the weights for the final model. Its test accuracy is
+    printed next to those of the same classifier trained on the 50 labels
+    alone (`semi_supervised.train_supervised_baseline`) and on all 1,437
+    labels (`semi_supervised.train_fully_supervised`), with the share of the
+    gap between the two that FixMatch closes (`semi_supervised.gap_closed`).
+    It writes `fixmatch.keras` (the trained `FixMatch`, whose `predict`
+    gives the classifier's logits) and `fixmatch.png` (the supervised and
+    unsupervised losses, the mask rate and the test accuracy per epoch, and
+    a row of test digits with their predictions) to `output_dir`.
 
     Args:
         output_dir: Folder to write the model and the figure to; created if
@@ -122,28 +116,29 @@ def run(
         `"history"` (the `fit()` history dict), `"model_path"`
         and `"figure_path"` (`pathlib.Path`s).
     """
-    plt = import_pyplot()
+    plt = _common.import_pyplot()
     if epochs is None:
         epochs = FIXMATCH_DEMO_EPOCHS
-    output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    _, (x_test, y_test) = recipes.load_digits()
+    _, (x_test, y_test) = data.load_digits()
 
-    baseline = recipes.train_supervised_baseline(seed)
-    baseline_accuracy = recipes.accuracy(baseline, x_test, y_test)
-    full_accuracy = recipes.accuracy(
-        recipes.train_fully_supervised(seed), x_test, y_test
+    baseline = semi_supervised.train_supervised_baseline(seed)
+    baseline_accuracy = accuracy(baseline, x_test, y_test)
+    full_accuracy = accuracy(
+        semi_supervised.train_fully_supervised(seed), x_test, y_test
     )
-    model = recipes.train_fixmatch(
+    model = semi_supervised.train_fixmatch(
         seed,
         epochs=epochs,
         validation_data=(x_test, y_test),
         verbose=verbose,
     )
     history = model.history.history
-    fixmatch_accuracy = recipes.accuracy(model, x_test, y_test)
-    gap = recipes.gap_closed(fixmatch_accuracy, baseline_accuracy, full_accuracy)
-    labels = recipes.LABELS_PER_CLASS * recipes.NUM_CLASSES
+    fixmatch_accuracy = accuracy(model, x_test, y_test)
+    gap = semi_supervised.gap_closed(
+        fixmatch_accuracy, baseline_accuracy, full_accuracy
+    )
+    labels = data.LABELS_PER_CLASS * data.NUM_CLASSES
     print(f"fixmatch test accuracy: {fixmatch_accuracy:.4f}")
     print(
         f"fixmatch baseline test accuracy: {baseline_accuracy:.4f} "
@@ -151,22 +146,20 @@ def run(
     )
     print(
         f"fixmatch full supervision test accuracy: {full_accuracy:.4f} "
-        f"(supervised, all {len(recipes.load_digits()[0][1]):,} labels)"
+        f"(supervised, all {len(data.load_digits()[0][1]):,} labels)"
     )
     print(f"fixmatch gap closed: {gap:.3f} (0: the baseline, 1: full supervision)")
     print(f"fixmatch final mask rate: {history['mask_rate'][-1]:.4f}")
 
-    model_path = output_dir / "fixmatch.keras"
-    model.save(model_path)
+    model_path = _common.save_model(model, output_dir, "fixmatch")
     figure_path = output_dir / "fixmatch.png"
-    predictions = np.argmax(model.predict(x_test, verbose=0), axis=-1)
     _save_figure(
         plt,
         history,
+        (fixmatch_accuracy, baseline_accuracy, full_accuracy),
+        model,
         x_test,
         y_test,
-        predictions,
-        (fixmatch_accuracy, baseline_accuracy, full_accuracy),
         figure_path,
         seed,
     )

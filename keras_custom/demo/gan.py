@@ -1,81 +1,58 @@
 """The GAN demo: a `keras_custom.GAN` generating 8x8 digits."""
 
-import os
 from pathlib import Path
 from typing import Any
 
-from keras_custom.demo import networks
-from keras_custom.demo._common import (
-    DEFAULT_OUTPUT_DIR,
-    import_pyplot,
-    plot_history,
-    print_judge_scores,
-    show_digits,
-    sorted_by_class,
-    trained_judge,
-)
-
-#: Number of generated digits the judge scores.
-JUDGED_SAMPLES = 1000
+from keras_custom.demo import _common
+from keras_custom.recipes import generative
 
 
+@_common.demo
 def run(
-    output_dir: str | os.PathLike = DEFAULT_OUTPUT_DIR,
-    epochs: int | None = None,
-    seed: int = 0,
-    verbose: int = 1,
+    output_dir: Path, epochs: int | None, seed: int, verbose: int
 ) -> dict[str, Any]:
     """Trains a `GAN` on the 8x8 digits and judges the digits it generates.
 
-    The recipe is `networks.train_gan`: two small MLPs, a batch-normalized
-    generator from 32 latents and a leaky-ReLU discriminator, trained by a
-    plain `fit(x_train)` on the images alone. The judge
-    (`networks.train_judge`, a classifier of the real digits) then scores
-    1,000 generated digits: their mean maximum class probability (are they
-    recognizable digits?), the normalized entropy of their predicted classes
-    (are all ten digits there?) and their Fréchet distance to the training
-    digits in the judge's feature space, next to that of uniform noise. It
-    writes `gan.keras` (the trained `GAN`) and `gan.png` (a 10x10 grid of
-    generated digits, sorted by the judge's class, and the training losses)
-    to `output_dir`.
+    The recipe is `keras_custom.recipes.generative.train_gan`: two small
+    MLPs, a batch-normalized generator from 32 latents and a leaky-ReLU
+    discriminator, trained by a plain `fit(x_train)` on the images alone.
+    The judge (`keras_custom.recipes.generative_scores.train_judge`, a
+    classifier of the real digits) then scores 1,000 generated digits: their
+    mean maximum class probability (are they recognizable digits?), the
+    normalized entropy of their predicted classes (are all ten digits
+    there?) and their Fréchet distance to the training digits in the
+    judge's feature space, next to that of uniform noise. It writes
+    `gan.keras` (the trained `GAN`) and `gan.png` (a 10x10 grid of generated
+    digits, sorted by the judge's class, and the training losses) to
+    `output_dir`.
 
     Args:
         output_dir: Folder to write the model and the figure to; created if
             missing.
         epochs: Number of training epochs; `None` means
-            `networks.GAN_EPOCHS`.
+            `generative.GAN_EPOCHS`.
         seed: Seed of the recipe, of the judge and of the latents drawn.
         verbose: Verbosity of `fit()`: 1 for a progress bar, 0 for none.
 
     Returns:
         Dict with `"judge_accuracy"` (the judge's test accuracy), `"scores"`
-        (the dict of `networks.judge_scores`), `"history"` (the `fit()`
-        history dict), `"model_path"` and `"figure_path"`
+        (the dict of `generative_scores.judge_scores`), `"history"` (the
+        `fit()` history dict), `"model_path"` and `"figure_path"`
         (`pathlib.Path`s).
     """
-    plt = import_pyplot()
-    output_dir = Path(output_dir)
+    plt = _common.import_pyplot()
     output_dir.mkdir(parents=True, exist_ok=True)
-    (x_train, _), _ = networks.load_digits()
+    (x_train, _), _ = generative.load_digits()
 
-    model = networks.train_gan(seed=seed, epochs=epochs, verbose=verbose)
+    model = generative.train_gan(seed=seed, epochs=epochs, verbose=verbose)
     history = model.history.history
     print(
         f"gan final losses: d_loss {history['d_loss'][-1]:.4f}, "
         f"g_loss {history['g_loss'][-1]:.4f}"
     )
-
-    classifier, features = trained_judge(seed)
-    judge_accuracy = networks.judge_accuracy(classifier)
-    print(f"judge accuracy on the test digits: {judge_accuracy:.4f}")
-    samples = model.generate(JUDGED_SAMPLES, seed=seed)
-    scores = networks.judge_scores(
-        classifier, features, samples, real=x_train, noise_seed=seed
-    )
-    print_judge_scores("gan", scores)
-
-    model_path = output_dir / "gan.keras"
-    model.save(model_path)
+    judged = _common.judge_generated("gan", model, x_train, seed)
+    scores = judged["scores"]
+    model_path = _common.save_model(model, output_dir, "gan")
 
     figure_path = output_dir / "gan.png"
     fig, (grid, curves) = plt.subplots(
@@ -89,18 +66,13 @@ def run(
         f"{scores['noise_frechet_distance']:.2f})",
         fontsize=11,
     )
-    show_digits(
-        grid,
-        sorted_by_class(classifier, samples[:100]),
-        10,
-        10,
-        "100 generated digits, sorted by the judge's class",
+    _common.show_judged_samples(
+        grid, judged, "100 generated digits, sorted by the judge's class"
     )
-    plot_history(curves, history, ["d_loss", "g_loss"])
-    fig.savefig(figure_path, dpi=100)
-    plt.close(fig)
+    _common.plot_history(curves, history, ["d_loss", "g_loss"])
+    _common.save_figure(plt, fig, figure_path)
     return {
-        "judge_accuracy": judge_accuracy,
+        "judge_accuracy": judged["judge_accuracy"],
         "scores": scores,
         "history": history,
         "model_path": model_path,

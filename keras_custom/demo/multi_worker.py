@@ -55,24 +55,15 @@ def run_worker(output_dir: str | os.PathLike, epochs: int, seed: int) -> dict:
 
     import keras
 
-    from keras_custom import GAN
-    from keras_custom.demo import networks
+    from keras_custom.recipes import generative
 
     index = json.loads(os.environ["TF_CONFIG"])["task"]["index"]
     keras.utils.set_random_seed(seed)  # the same initial weights everywhere
-    (x_train, _), _ = networks.load_digits()
+    (x_train, _), _ = generative.load_digits()
     with strategy.scope():
-        model = GAN(
-            # Synchronized batch normalization: with a plain one, each
-            # replica keeps moving statistics of its own part of the batch.
-            networks.build_generator(synchronized=True),
-            networks.build_discriminator(),
-            latent_dim=networks.GAN_LATENT_DIM,
-            d_optimizer=keras.optimizers.Adam(networks.GAN_LEARNING_RATE, beta_1=0.5),
-            g_optimizer=keras.optimizers.Adam(networks.GAN_LEARNING_RATE, beta_1=0.5),
-            seed=seed,
-            name="gan",
-        )
+        # Synchronized batch normalization: with a plain one, each replica
+        # keeps moving statistics of its own part of the batch.
+        model = generative.build_gan(seed, synchronized=True)
         model.compile()
     history = model.fit(
         x_train,

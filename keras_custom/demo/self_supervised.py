@@ -5,20 +5,20 @@ notebooks: `pca_2d` (a NumPy principal component analysis of embeddings)
 and `plot_embedding` (a scatter plot of them, coloured by digit).
 """
 
-import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from keras_custom.demo import self_supervised_recipes as recipes
-from keras_custom.demo._common import DEFAULT_OUTPUT_DIR, import_pyplot, plot_history
+from keras_custom.demo import _common
+from keras_custom.recipes import data, self_supervised, self_supervised_scores
 
-#: The self-supervised model of the demo, one of `recipes.MODEL_NAMES`.
+#: The self-supervised model of the demo, one of
+#: `keras_custom.recipes.self_supervised.MODEL_NAMES`.
 MODEL_NAME = "simsiam"
 #: Default number of epochs of the demo. SimSiam's scores after 50 epochs
-#: are close to those after the recipe's `recipes.EPOCHS` (80), in a little
-#: more than half the time.
+#: are close to those after the recipe's `self_supervised.EPOCHS` (80), in a
+#: little more than half the time.
 SIMSIAM_DEMO_EPOCHS = 50
 
 
@@ -72,7 +72,7 @@ def plot_embedding(
     features: np.ndarray,
     labels: np.ndarray,
     title: str,
-    num_classes: int = recipes.NUM_CLASSES,
+    num_classes: int = data.NUM_CLASSES,
 ) -> None:
     """Draws the `pca_2d` projection of `features` in `ax`, coloured by class.
 
@@ -122,7 +122,7 @@ def plot_embedding(
 
 
 def _print_scores(scores: dict[str, float], baseline: dict[str, float]) -> None:
-    """Prints the scores of `recipes.evaluate_encoder`, next to the baseline's."""
+    """Prints the scores of `evaluate_encoder`, next to the baseline's."""
     print(
         f"{MODEL_NAME} k-NN accuracy: {scores['knn_accuracy']:.4f} "
         f"(random init: {baseline['knn_accuracy']:.4f})"
@@ -137,19 +137,19 @@ def _print_scores(scores: dict[str, float], baseline: dict[str, float]) -> None:
     )
 
 
+@_common.demo
 def run(
-    output_dir: str | os.PathLike = DEFAULT_OUTPUT_DIR,
-    epochs: int | None = None,
-    seed: int = 0,
-    verbose: int = 1,
+    output_dir: Path, epochs: int | None, seed: int, verbose: int
 ) -> dict[str, Any]:
     """Trains a `SimSiam` on the 8x8 digits without labels and scores its features.
 
-    The recipe is `self_supervised_recipes.train_self_supervised("simsiam")`:
+    The recipe is
+    `keras_custom.recipes.self_supervised.train_self_supervised("simsiam")`:
     a small convolutional encoder, a batch-normalized projector and a
     bottleneck predictor, trained by a plain `fit(x_train)` on two augmented
     views of each training image, with no labels. The encoder is then
-    frozen and scored on the test digits (`recipes.evaluate_encoder`) next
+    frozen and scored on the test digits
+    (`keras_custom.recipes.self_supervised_scores.evaluate_encoder`) next
     to the same encoder at its random initialization: the accuracy of a
     5-nearest-neighbour classifier (cosine similarity, all training digits
     labeled), that of a linear classifier fit on 10 labeled training digits
@@ -172,32 +172,30 @@ def run(
     Returns:
         Dict with `"knn_accuracy"`, `"few_shot_accuracy"` and
         `"embedding_std"` (floats), `"scores"` and `"baseline_scores"` (the
-        dicts of `recipes.evaluate_encoder` for the trained encoder and the
-        untrained one), `"history"` (the `fit()` history dict),
+        dicts of `self_supervised_scores.evaluate_encoder` for the trained
+        encoder and the untrained one), `"history"` (the `fit()` history dict),
         `"model_path"` and `"figure_path"` (`pathlib.Path`s).
     """
-    plt = import_pyplot()
+    plt = _common.import_pyplot()
     if epochs is None:
         epochs = SIMSIAM_DEMO_EPOCHS
-    output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    _, (x_test, y_test) = recipes.load_digits()
+    _, (x_test, y_test) = data.load_digits()
 
     # The untrained model's encoder has the initial weights of the trained one.
-    untrained = recipes.build_self_supervised(MODEL_NAME, seed=seed)
-    baseline = recipes.evaluate_encoder(untrained, few_shot_seed=seed)
-    untrained_features = recipes.encoder_features(untrained, x_test)
+    untrained = self_supervised.build_self_supervised(MODEL_NAME, seed=seed)
+    baseline = self_supervised_scores.evaluate_encoder(untrained, few_shot_seed=seed)
+    untrained_features = self_supervised_scores.encoder_features(untrained, x_test)
 
-    model = recipes.train_self_supervised(
+    model = self_supervised.train_self_supervised(
         MODEL_NAME, seed=seed, epochs=epochs, verbose=verbose
     )
     history = model.history.history
     print(f"{MODEL_NAME} final loss: {history['loss'][-1]:.4f} (best: -1)")
-    scores = recipes.evaluate_encoder(model, few_shot_seed=seed)
+    scores = self_supervised_scores.evaluate_encoder(model, few_shot_seed=seed)
     _print_scores(scores, baseline)
 
-    model_path = output_dir / f"{MODEL_NAME}.keras"
-    model.save(model_path)
+    model_path = _common.save_model(model, output_dir, MODEL_NAME)
 
     figure_path = output_dir / f"{MODEL_NAME}.png"
     fig, (before, after, curve) = plt.subplots(
@@ -215,16 +213,15 @@ def run(
     )
     plot_embedding(
         after,
-        recipes.encoder_features(model, x_test),
+        self_supervised_scores.encoder_features(model, x_test),
         y_test,
         "Test digits: SimSiam encoder (PCA)",
     )
-    plot_history(curve, history, ["loss"])
+    _common.plot_history(curve, history, ["loss"])
     curve.axhline(-1.0, color="gray", ls=":", label="best (-1)")
     curve.set_title("Negative cosine similarity per epoch")
     curve.legend()
-    fig.savefig(figure_path, dpi=100)
-    plt.close(fig)
+    _common.save_figure(plt, fig, figure_path)
     return {
         "knn_accuracy": scores["knn_accuracy"],
         "few_shot_accuracy": scores["few_shot_accuracy"],

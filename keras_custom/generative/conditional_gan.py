@@ -9,7 +9,6 @@ from keras_custom.core.input_checks import (
     network_input,
     require_labels,
 )
-from keras_custom.core.named_optimizers import OptimizerLike
 from keras_custom.generative.gan import GAN, _positive_int
 
 
@@ -35,12 +34,9 @@ class ConditionalGAN(GAN):
             logit per sample, `(batch, 1)`.
         latent_dim: Size of the latent vector.
         num_classes: Number of classes; labels are in `[0, num_classes)`.
-        d_optimizer: Optimizer of the discriminator (default as `GAN`).
-        g_optimizer: Optimizer of the generator (default as `GAN`).
-        adversarial_loss: Loss of `(targets, logits)`, as in `GAN`.
-        label_smoothing: One-sided label smoothing, as in `GAN`.
-        seed: Seed of the latents drawn in training.
-        **kwargs: Forwarded to `keras.Model` (`name`, ...).
+        **kwargs: The other arguments of `GAN` (`d_optimizer`,
+            `g_optimizer`, `adversarial_loss`, `label_smoothing`, `seed`)
+            and those of `keras.Model` (`name`, ...).
 
     Example:
 
@@ -79,24 +75,9 @@ class ConditionalGAN(GAN):
         discriminator: keras.Model,
         latent_dim: int,
         num_classes: int,
-        d_optimizer: OptimizerLike = None,
-        g_optimizer: OptimizerLike = None,
-        adversarial_loss=None,
-        label_smoothing: float = 0.0,
-        seed: int | None = None,
         **kwargs,
     ):
-        super().__init__(
-            generator,
-            discriminator,
-            latent_dim,
-            d_optimizer=d_optimizer,
-            g_optimizer=g_optimizer,
-            adversarial_loss=adversarial_loss,
-            label_smoothing=label_smoothing,
-            seed=seed,
-            **kwargs,
-        )
+        super().__init__(generator, discriminator, latent_dim, **kwargs)
         self.num_classes = _positive_int(num_classes, "num_classes")
 
     def call(self, inputs, training=False):

@@ -1,10 +1,12 @@
 """`GAN`: the non-saturating generative adversarial network."""
 
+import functools
+
 import keras
 import numpy as np
 from keras import ops
 
-from keras_custom.core import CustomModel, as_loss, replica_random, tensorflow_backend
+from keras_custom.core import CustomModel, as_loss, replica_random
 from keras_custom.core.input_checks import check_single_input, network_input
 from keras_custom.core.named_optimizers import OptimizerLike
 
@@ -83,6 +85,10 @@ class GAN(CustomModel):
 
     #: The network whose inputs `export()` serves.
     serving_network = "generator"
+    #: The default of `d_optimizer` and `g_optimizer`.
+    default_optimizer = DCGAN_ADAM
+    #: Discriminator updates per generator update (a `WGANGP` argument).
+    critic_steps = 1
 
     def __init__(
         self,
@@ -115,8 +121,9 @@ class GAN(CustomModel):
         self.label_smoothing = float(label_smoothing)
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
-        self.add_optimizer("d_optimizer", d_optimizer, discriminator, DCGAN_ADAM)
-        self.add_optimizer("g_optimizer", g_optimizer, generator, DCGAN_ADAM)
+        default = self.default_optimizer
+        self.add_optimizer("d_optimizer", d_optimizer, discriminator, default)
+        self.add_optimizer("g_optimizer", g_optimizer, generator, default)
         self.add_tracker("d_loss")
         self.add_tracker("g_loss")
         # Built parts leave nothing to build (BackupAndRestore asks).
@@ -167,6 +174,17 @@ class GAN(CustomModel):
             fake_targets, fake_logits
         )
 
+    def discriminator_terms(self, real, fake, conditions, training):
+        """What one discriminator step minimizes and logs.
+
+        A dict with the loss of real and fake samples under `"loss"` (logged
+        as `d_loss`) and, in a subclass, further terms to log (`WGANGP`'s
+        gradient penalty).
+        """
+        real_logits = self._discriminate(real, conditions, training)
+        fake_logits = self._discriminate(fake, conditions, training)
+        return {"loss": self.discriminator_loss(real_logits, fake_logits)}
+
     def generator_loss(self, fake_logits):
         """The non-saturating loss: fake logits against the target 1."""
         return self.adversarial_loss(ops.ones_like(fake_logits), fake_logits)
@@ -178,15 +196,17 @@ class GAN(CustomModel):
     def train_step(self, data):
         real, conditions = self._unpack(data)
         batch_size = ops.shape(real)[0]
-
-        fake = self._generate(self.sample_latents(batch_size), conditions, True)
-        d_loss = self.minimize(
-            lambda: self.discriminator_loss(
-                self._discriminate(real, conditions, True),
-                self._discriminate(fake, conditions, True),
-            ),
-            optimizer="d_optimizer",
-        )
+        d_terms = []
+        for _ in range(self.critic_steps):
+            fake = self._generate(self.sample_latents(batch_size), conditions, True)
+            d_terms.append(
+                self.minimize(
+                    functools.partial(
+                        self.discriminator_terms, real, fake, conditions, True
+                    ),
+                    optimizer="d_optimizer",
+                )
+            )
 
         latents = self.sample_latents(batch_size)
         g_loss = self.minimize(
@@ -197,22 +217,23 @@ class GAN(CustomModel):
             ),
             optimizer="g_optimizer",
         )
-        return {"d_loss": d_loss, "g_loss": g_loss}
+        # Each discriminator term, averaged over the batch's discriminator steps.
+        d_logs = {
+            name: ops.mean(ops.stack([terms[name] for terms in d_terms]))
+            for name in d_terms[0]
+        }
+        return {"d_loss": d_logs.pop("loss"), "g_loss": g_loss, **d_logs}
 
     def test_step(self, data):
         real, conditions = self._unpack(data)
         latents = self.sample_latents(ops.shape(real)[0])
-        fake_logits = self._discriminate(
-            self._generate(latents, conditions, False), conditions, False
-        )
-        real_logits = self._discriminate(real, conditions, False)
+        fake = self._generate(latents, conditions, False)
+        d_logs = self.discriminator_terms(real, fake, conditions, False)
+        fake_logits = self._discriminate(fake, conditions, False)
         return {
-            "d_loss": tensorflow_backend.unscale_for_replicas(
-                self.discriminator_loss(real_logits, fake_logits)
-            ),
-            "g_loss": tensorflow_backend.unscale_for_replicas(
-                self.generator_loss(fake_logits)
-            ),
+            "d_loss": d_logs.pop("loss"),
+            "g_loss": self.generator_loss(fake_logits),
+            **d_logs,
         }
 
     # ------------------------------------------------------------------
@@ -257,12 +278,3 @@ class GAN(CustomModel):
             }
         )
         return config
-
-    @classmethod
-    def from_config(cls, config: dict, custom_objects=None):
-        config = dict(config)
-        for key in ("generator", "discriminator"):
-            config[key] = keras.saving.deserialize_keras_object(
-                config[key], custom_objects=custom_objects
-            )
-        return cls(**config)

@@ -9,7 +9,6 @@ from keras_custom.core import (
     as_loss,
     replica_random,
     serialize_scalar,
-    tensorflow_backend,
     validate_scalar,
 )
 from keras_custom.core.input_checks import check_single_input, network_input
@@ -103,6 +102,8 @@ class VAE(CustomModel):
 
     #: The network whose inputs `export()` serves.
     serving_network = "encoder"
+    #: `compute_loss` encodes, samples and decodes itself.
+    predicts_before_loss = False
 
     def __init__(
         self,
@@ -164,10 +165,13 @@ class VAE(CustomModel):
         )
         return ops.sum(elementwise, axis=tuple(range(1, len(x.shape))))
 
-    def _elbo_terms(self, x, sample_weight, training):
-        """Returns `(loss, reconstruction_loss, kl_loss)`, batch means.
+    def compute_loss(
+        self, x=None, y=None, y_pred=None, sample_weight=None, training=True
+    ):
+        """The negative ELBO of `x` under `"loss"`, and its two terms.
 
-        The loss is scaled for the replicas; the two terms are not.
+        Both terms are means over the batch, weighted by `sample_weight`;
+        `y` and `y_pred` are unused (the model samples its own `z`).
         """
         if x is None:
             raise ValueError(f"VAE '{self.name}' needs samples: `fit(x)`.")
@@ -187,29 +191,8 @@ class VAE(CustomModel):
         reconstruction_loss = ops.mean(reconstruction_loss)
         kl_loss = ops.mean(kl_loss)
         kl_weight = self.scalar(self.kl_weight, "optimizer")
-        loss = tensorflow_backend.scale_for_replicas(
-            reconstruction_loss + kl_weight * kl_loss
-        )
-        return loss, reconstruction_loss, kl_loss
-
-    def train_step(self, data):
-        x, _, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-        loss, reconstruction_loss, kl_loss = self.minimize(
-            lambda: self._elbo_terms(x, sample_weight, training=True)
-        )
         return {
-            "loss": loss,
-            "reconstruction_loss": reconstruction_loss,
-            "kl_loss": kl_loss,
-        }
-
-    def test_step(self, data):
-        x, _, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-        loss, reconstruction_loss, kl_loss = self._elbo_terms(
-            x, sample_weight, training=False
-        )
-        return {
-            "loss": tensorflow_backend.unscale_for_replicas(loss),
+            "loss": reconstruction_loss + kl_weight * kl_loss,
             "reconstruction_loss": reconstruction_loss,
             "kl_loss": kl_loss,
         }
@@ -251,12 +234,3 @@ class VAE(CustomModel):
             }
         )
         return config
-
-    @classmethod
-    def from_config(cls, config: dict, custom_objects=None):
-        config = dict(config)
-        for key in ("encoder", "decoder"):
-            config[key] = keras.saving.deserialize_keras_object(
-                config[key], custom_objects=custom_objects
-            )
-        return cls(**config)

@@ -1,12 +1,9 @@
 """`WGANGP`: the Wasserstein GAN with gradient penalty."""
 
-import functools
-
 import keras
 from keras import ops
 
-from keras_custom.core import input_gradients, replica_random, tensorflow_backend
-from keras_custom.core.named_optimizers import OptimizerLike
+from keras_custom.core import input_gradients, replica_random
 from keras_custom.generative.gan import GAN, _positive_int
 
 # Gulrajani et al. (2017), algorithm 1: Adam, 1e-4, beta_1 0, beta_2 0.9.
@@ -39,32 +36,40 @@ class WGANGP(GAN):
         discriminator: The critic, a built model mapping samples to one
             score per sample, `(batch, 1)`.
         latent_dim: Size of the latent vector.
-        d_optimizer: Optimizer of the critic. Defaults to Adam with learning
-            rate 1e-4, `beta_1=0` and `beta_2=0.9`, as in the paper.
-        g_optimizer: Optimizer of the generator, with the same default.
         critic_steps: Critic updates per generator update.
         gp_weight: Weight of the gradient penalty.
-        seed: Seed of the latents and interpolation weights.
-        **kwargs: Forwarded to `keras.Model` (`name`, ...).
+        **kwargs: `d_optimizer` (of the critic) and `g_optimizer`, which
+            default to Adam with learning rate 1e-4, `beta_1=0` and
+            `beta_2=0.9`, as in the paper; `seed`, of the latents and the
+            interpolation weights; and the arguments of `keras.Model`.
 
     Example:
+
+    A critic with layer normalization, which keeps samples apart:
 
     ```python
     import keras
     import numpy as np
     from keras_custom import WGANGP
 
-    generator = keras.Sequential(
-        [keras.Input((8,)), keras.layers.Dense(16, activation="relu"),
-         keras.layers.Dense(64, activation="sigmoid")])
-    critic = keras.Sequential(
-        [keras.Input((64,)), keras.layers.Dense(16, activation="relu"),
-         keras.layers.Dense(1)])
-    wgan = WGANGP(generator, critic, latent_dim=8, critic_steps=3)
+    critic = keras.Sequential([
+        keras.Input((64,)),
+        keras.layers.Dense(32),
+        keras.layers.LayerNormalization(),
+        keras.layers.LeakyReLU(0.2),
+        keras.layers.Dense(1),
+    ])
+    wgan = WGANGP(
+        keras.Sequential([keras.Input((4,)), keras.layers.Dense(64)]),
+        critic,
+        latent_dim=4,
+        critic_steps=3,
+        gp_weight=5.0,
+    )
     wgan.compile()
-    images = np.random.default_rng(0).uniform(size=(64, 64)).astype("float32")
-    history = wgan.fit(images, batch_size=16, epochs=1, verbose=0)
-    sorted(history.history)  # ['d_loss', 'g_loss', 'gradient_penalty']
+    data = np.random.default_rng(1).normal(size=(48, 64))
+    logs = wgan.fit(data.astype("float32"), batch_size=16, verbose=0).history
+    sorted(logs)  # ['d_loss', 'g_loss', 'gradient_penalty']
     ```
 
     Reference:
@@ -72,21 +77,18 @@ class WGANGP(GAN):
         2017 (https://arxiv.org/abs/1704.00028).
     """
 
+    default_optimizer = WGAN_GP_ADAM
+
     def __init__(
         self,
         generator: keras.Model,
         discriminator: keras.Model,
         latent_dim: int,
-        d_optimizer: OptimizerLike = None,
-        g_optimizer: OptimizerLike = None,
         critic_steps: int = 5,
         gp_weight: float = 10.0,
-        seed: int | None = None,
         **kwargs,
     ):
-        super().__init__(generator, discriminator, latent_dim, seed=seed, **kwargs)
-        self.add_optimizer("d_optimizer", d_optimizer, discriminator, WGAN_GP_ADAM)
-        self.add_optimizer("g_optimizer", g_optimizer, generator, WGAN_GP_ADAM)
+        super().__init__(generator, discriminator, latent_dim, **kwargs)
         self.critic_steps = _positive_int(critic_steps, "critic_steps")
         if float(gp_weight) < 0:
             raise ValueError(f"`gp_weight` must be >= 0. Got: {gp_weight!r}.")
@@ -109,73 +111,21 @@ class WGANGP(GAN):
         norms = ops.sqrt(ops.sum(ops.square(gradients), axis=axes) + 1e-12)
         return ops.mean(ops.square(norms - 1.0))
 
-    def critic_loss(self, real, fake, conditions):
-        """Returns `(loss, gradient_penalty)`; the loss includes the penalty."""
-        real_scores = ops.cast(self._discriminate(real, conditions, True), "float32")
-        fake_scores = ops.cast(self._discriminate(fake, conditions, True), "float32")
-        penalty = self.gradient_penalty(real, fake, conditions)
-        loss = ops.mean(fake_scores) - ops.mean(real_scores) + self.gp_weight * penalty
-        return tensorflow_backend.scale_for_replicas(loss), penalty
+    def discriminator_loss(self, real_logits, fake_logits):
+        """The critic's loss without the penalty: `mean(D(fake)) - mean(D(real))`."""
+        return ops.mean(ops.cast(fake_logits, "float32")) - ops.mean(
+            ops.cast(real_logits, "float32")
+        )
+
+    def discriminator_terms(self, real, fake, conditions, training):
+        """The critic's loss, penalty included, and the `gradient_penalty`."""
+        loss = super().discriminator_terms(real, fake, conditions, training)["loss"]
+        penalty = self.gradient_penalty(real, fake, conditions, training)
+        return {"loss": loss + self.gp_weight * penalty, "gradient_penalty": penalty}
 
     def generator_loss(self, fake_logits):
         """The generator maximizes the critic's score: `-mean(D(fake))`."""
-        return tensorflow_backend.scale_for_replicas(
-            -ops.mean(ops.cast(fake_logits, "float32"))
-        )
-
-    def discriminator_loss(self, real_logits, fake_logits):
-        """The critic's loss without the penalty (used by `test_step`)."""
-        return tensorflow_backend.scale_for_replicas(
-            ops.mean(ops.cast(fake_logits, "float32"))
-            - ops.mean(ops.cast(real_logits, "float32"))
-        )
-
-    def train_step(self, data):
-        real, conditions = self._unpack(data)
-        batch_size = ops.shape(real)[0]
-        d_losses, penalties = [], []
-        for _ in range(self.critic_steps):
-            fake = self._generate(self.sample_latents(batch_size), conditions, True)
-            d_loss, penalty = self.minimize(
-                functools.partial(self.critic_loss, real, fake, conditions),
-                optimizer="d_optimizer",
-            )
-            d_losses.append(d_loss)
-            penalties.append(penalty)
-
-        latents = self.sample_latents(batch_size)
-        g_loss = self.minimize(
-            lambda: self.generator_loss(
-                self._discriminate(
-                    self._generate(latents, conditions, True), conditions, True
-                )
-            ),
-            optimizer="g_optimizer",
-        )
-        return {
-            "d_loss": ops.mean(ops.stack(d_losses)),
-            "g_loss": g_loss,
-            "gradient_penalty": ops.mean(ops.stack(penalties)),
-        }
-
-    def test_step(self, data):
-        real, conditions = self._unpack(data)
-        fake = self._generate(
-            self.sample_latents(ops.shape(real)[0]), conditions, False
-        )
-        real_scores = self._discriminate(real, conditions, False)
-        fake_scores = self._discriminate(fake, conditions, False)
-        penalty = self.gradient_penalty(real, fake, conditions, training=False)
-        d_loss = tensorflow_backend.unscale_for_replicas(
-            self.discriminator_loss(real_scores, fake_scores)
-        )
-        return {
-            "d_loss": d_loss + self.gp_weight * penalty,
-            "g_loss": tensorflow_backend.unscale_for_replicas(
-                self.generator_loss(fake_scores)
-            ),
-            "gradient_penalty": penalty,
-        }
+        return -ops.mean(ops.cast(fake_logits, "float32"))
 
     def get_config(self) -> dict:
         config = super().get_config()

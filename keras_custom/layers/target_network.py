@@ -4,7 +4,7 @@ from collections.abc import Sequence
 
 import keras
 
-from keras_custom.core import keras_internals, scalar_value, tensorflow_backend
+from keras_custom.core import assign_moving_average, keras_internals, scalar_value
 
 
 class _Reference:
@@ -104,6 +104,4 @@ class TargetNetwork(keras.layers.Layer):
                 update runs, once per step under a strategy).
         """
         decay_fn = decay if callable(decay) else (lambda: scalar_value(decay, 0))
-        tensorflow_backend.assign_moving_average(
-            self.target_weights(), self.online_weights(), decay_fn
-        )
+        assign_moving_average(self.target_weights(), self.online_weights(), decay_fn)

@@ -35,8 +35,9 @@ class BarlowTwinsLoss(keras.losses.Loss):
     ```
 
     Reference:
-        Zbontar et al., "Barlow Twins: Self-Supervised Learning via Redundancy
-        Reduction", ICML 2021 (https://arxiv.org/abs/2103.03230).
+        Equations 1 and 2 of Zbontar et al., "Barlow Twins: Self-Supervised
+        Learning via Redundancy Reduction", ICML 2021
+        (https://arxiv.org/abs/2103.03230).
     """
 
     def __init__(
@@ -72,8 +73,9 @@ class BarlowTwinsLoss(keras.losses.Loss):
         on_diagonal = ops.sum(ops.square(1.0 - diagonal))
         off_diagonal = ops.sum(ops.square(correlation)) - ops.sum(ops.square(diagonal))
         loss = on_diagonal + self.redundancy_weight * off_diagonal
-        # Shape (1,), not (): Keras returns a 0-d value unreduced, which
-        # would skip its division by the number of replicas.
+        # Shape (1,), not (): Keras leaves a 0-d value unreduced, so it would
+        # escape the replica scaling every other Keras loss gets outside
+        # `minimize`.
         return ops.reshape(loss, (1,))
 
     def get_config(self) -> dict:

@@ -30,8 +30,8 @@ class NegativeCosineSimilarity(keras.losses.CosineSimilarity):
     ```
 
     Reference:
-        Chen and He, "Exploring Simple Siamese Representation Learning",
-        CVPR 2021 (https://arxiv.org/abs/2011.10566).
+        Equation 1 of Chen and He, "Exploring Simple Siamese Representation
+        Learning", CVPR 2021 (https://arxiv.org/abs/2011.10566).
     """
 
     def __init__(

@@ -34,8 +34,9 @@ class NTXent(keras.losses.Loss):
     ```
 
     Reference:
-        Chen et al., "A Simple Framework for Contrastive Learning of Visual
-        Representations", ICML 2020 (https://arxiv.org/abs/2002.05709).
+        Equation 1 of Chen et al., "A Simple Framework for Contrastive
+        Learning of Visual Representations", ICML 2020
+        (https://arxiv.org/abs/2002.05709).
     """
 
     def __init__(

@@ -4,27 +4,15 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_custom.core import (
-    CustomModel,
-    scale_for_replicas,
-    serialize_scalar,
-    tensorflow_backend,
-    unscale_for_replicas,
-    validate_scalar,
-)
+from keras_custom.core import serialize_scalar, validate_scalar
 from keras_custom.core.named_optimizers import OptimizerLike
 from keras_custom.core.schedules import Scalar
-from keras_custom.reinforcement.transitions import (
-    column,
-    observations_of,
-    transition_batch,
-)
-
-TRANSITION_KEYS = ("observation", "action", "advantage", "return")
+from keras_custom.reinforcement.reinforcement_model import ReinforcementModel
+from keras_custom.reinforcement.transitions import column
 
 
 @keras.saving.register_keras_serializable(package="keras_custom")
-class ActorCritic(CustomModel):
+class ActorCritic(ReinforcementModel):
     """Advantage actor-critic (A2C) on rollouts, driven by `fit()`.
 
     `policy_network` maps observations to the logits of a categorical
@@ -89,6 +77,9 @@ class ActorCritic(CustomModel):
 
     #: The network whose inputs `export()` serves.
     serving_network = "policy_network"
+    transition_keys = ("observation", "action", "advantage", "return")
+    _serialized_arguments = ("policy_network", "value_network")
+    logged = ("loss", "policy_loss", "value_loss", "entropy")
 
     def __init__(
         self,
@@ -99,17 +90,10 @@ class ActorCritic(CustomModel):
         optimizer: OptimizerLike = None,
         **kwargs,
     ):
-        super().__init__(optimizer=optimizer, **kwargs)
-        for name, network in (
-            ("policy_network", policy_network),
-            ("value_network", value_network),
-        ):
-            if network is None and name == "value_network":
-                continue
-            if not isinstance(network, keras.layers.Layer) or not network.built:
-                raise ValueError(
-                    f"`{name}` must be a built Keras model. Got: {network!r}."
-                )
+        networks = {"policy_network": policy_network}
+        if value_network is not None:
+            networks["value_network"] = value_network
+        super().__init__(networks, optimizer=optimizer, **kwargs)
         if value_network is not None:
             shared = {id(v) for v in policy_network.weights} & {
                 id(v) for v in value_network.weights
@@ -128,9 +112,6 @@ class ActorCritic(CustomModel):
         self.entropy_weight = validate_scalar(entropy_weight, "entropy_weight")
         self.value_loss_fn = keras.losses.MeanSquaredError()
         self.add_optimizer("optimizer", None, None, default="adam")
-        for name in ("loss", "policy_loss", "value_loss", "entropy"):
-            self.add_tracker(name)
-        self._inference = {}
         self.built = True
 
     def _heads(self, observations, training: bool):
@@ -151,28 +132,17 @@ class ActorCritic(CustomModel):
             ops.reshape(ops.cast(values, "float32"), (-1,)),
         )
 
-    def call(self, inputs, training=False):
-        return self._heads(observations_of(inputs), training)[0]
-
-    def _compiled(self, key: str, fn):
-        if key not in self._inference:
-            self._inference[key] = tensorflow_backend.inference_function(fn)
-        return self._inference[key]
-
-    def greedy_actions(self, observations) -> np.ndarray:
-        """The most probable actions, for a NumPy batch of observations."""
-        function = self._compiled(
-            "greedy", lambda x: ops.argmax(self._heads(x, False)[0], axis=-1)
-        )
-        return function(np.asarray(observations, "float32"))
+    def act(self, observations, training: bool):
+        """The policy's logits for `observations`."""
+        return self._heads(observations, training)[0]
 
     def policy_and_value(self, observations) -> tuple[np.ndarray, np.ndarray]:
         """`(logits, values)` for a NumPy batch; values of shape `(batch,)`."""
-        function = self._compiled("policy_and_value", lambda x: self._heads(x, False))
-        return function(np.asarray(observations, "float32"))
+        heads = self._compiled("policy_and_value", lambda x: self._heads(x, False))
+        return heads(observations)
 
-    def _loss_terms(self, transitions, training: bool):
-        """The total loss (Keras replica convention) and the logged terms."""
+    def transition_loss(self, transitions: dict, training: bool) -> dict:
+        """The total loss, `policy_loss`, `value_loss` and `entropy`."""
         logits, values = self._heads(transitions["observation"], training)
         log_probabilities = ops.log_softmax(logits, axis=-1)
         actions = ops.cast(ops.reshape(transitions["action"], (-1,)), "int32")
@@ -180,56 +150,27 @@ class ActorCritic(CustomModel):
             log_probabilities * ops.one_hot(actions, ops.shape(logits)[-1]), axis=-1
         )
         advantages = ops.cast(ops.reshape(transitions["advantage"], (-1,)), "float32")
-        policy_loss = scale_for_replicas(-ops.mean(taken * advantages))
+        policy_loss = -ops.mean(taken * advantages)
         value_loss = self.value_loss_fn(column(transitions["return"]), column(values))
-        entropy = scale_for_replicas(
-            -ops.mean(ops.sum(ops.exp(log_probabilities) * log_probabilities, -1))
-        )
+        entropy = -ops.mean(ops.sum(ops.exp(log_probabilities) * log_probabilities, -1))
         loss = (
             policy_loss
             + self.scalar(self.value_weight) * value_loss
             - self.scalar(self.entropy_weight) * entropy
         )
-        logs = {
-            "policy_loss": unscale_for_replicas(policy_loss),
-            "value_loss": unscale_for_replicas(value_loss),
-            "entropy": unscale_for_replicas(entropy),
+        return {
+            "loss": loss,
+            "policy_loss": policy_loss,
+            "value_loss": value_loss,
+            "entropy": entropy,
         }
-        return loss, logs
-
-    def train_step(self, data):
-        transitions = transition_batch(data, TRANSITION_KEYS, self.name)
-        loss, logs = self.minimize(lambda: self._loss_terms(transitions, True))
-        return {"loss": loss, **logs}
-
-    def test_step(self, data):
-        transitions = transition_batch(data, TRANSITION_KEYS, self.name)
-        loss, logs = self._loss_terms(transitions, False)
-        return {"loss": unscale_for_replicas(loss), **logs}
 
     def get_config(self) -> dict:
         config = super().get_config()
         config.update(
             {
-                "policy_network": keras.saving.serialize_keras_object(
-                    self.policy_network
-                ),
-                "value_network": None
-                if self.value_network is None
-                else keras.saving.serialize_keras_object(self.value_network),
                 "value_weight": serialize_scalar(self.value_weight),
                 "entropy_weight": serialize_scalar(self.entropy_weight),
             }
         )
         return config
-
-    @classmethod
-    def from_config(cls, config: dict, custom_objects=None):
-        config = dict(config)
-        for key in ("policy_network", "value_network"):
-            if config.get(key) is None:
-                continue
-            config[key] = keras.saving.deserialize_keras_object(
-                config[key], custom_objects=custom_objects
-            )
-        return cls(**config)

@@ -1,36 +1,18 @@
 """`DQN`: deep Q-learning with a target network and double Q-learning."""
 
 import keras
-import numpy as np
 from keras import ops
 
-from keras_custom.core import (
-    CustomModel,
-    serialize_scalar,
-    tensorflow_backend,
-    unscale_for_replicas,
-    validate_scalar,
-)
+from keras_custom.core import serialize_scalar, validate_scalar
 from keras_custom.core.named_optimizers import OptimizerLike
 from keras_custom.core.schedules import Scalar
 from keras_custom.layers import TargetNetwork
-from keras_custom.reinforcement.transitions import (
-    column,
-    observations_of,
-    transition_batch,
-)
-
-TRANSITION_KEYS = (
-    "observation",
-    "action",
-    "reward",
-    "next_observation",
-    "terminated",
-)
+from keras_custom.reinforcement.reinforcement_model import ReinforcementModel
+from keras_custom.reinforcement.transitions import column
 
 
 @keras.saving.register_keras_serializable(package="keras_custom")
-class DQN(CustomModel):
+class DQN(ReinforcementModel):
     """Deep Q-learning from batches of transitions, driven by `fit()`.
 
     `q_network` maps observations to one Q-value per discrete action. Each
@@ -102,6 +84,15 @@ class DQN(CustomModel):
 
     #: The network whose inputs `export()` serves.
     serving_network = "q_network"
+    transition_keys = (
+        "observation",
+        "action",
+        "reward",
+        "next_observation",
+        "terminated",
+    )
+    _serialized_arguments = ("q_network",)
+    logged = ("loss", "q_mean")
 
     def __init__(
         self,
@@ -114,11 +105,7 @@ class DQN(CustomModel):
         optimizer: OptimizerLike = None,
         **kwargs,
     ):
-        super().__init__(optimizer=optimizer, **kwargs)
-        if not isinstance(q_network, keras.layers.Layer) or not q_network.built:
-            raise ValueError(
-                f"`q_network` must be a built Keras model. Got: {q_network!r}."
-            )
+        super().__init__({"q_network": q_network}, optimizer=optimizer, **kwargs)
         if not 0.0 <= float(gamma) <= 1.0:
             raise ValueError(f"`gamma` must be in [0, 1]. Got: {gamma}.")
         if isinstance(target_update_period, bool) or int(target_update_period) < 1:
@@ -137,24 +124,14 @@ class DQN(CustomModel):
         self.huber_delta = float(huber_delta)
         self.td_loss = keras.losses.Huber(delta=self.huber_delta)
         self.add_optimizer("optimizer", None, q_network, default="adam")
-        for name in ("loss", "q_mean"):
-            self.add_tracker(name)
-        self._greedy_function = None
         self.built = True
 
-    def call(self, inputs, training=False):
-        return self.q_network(observations_of(inputs), training=training)
+    def act(self, observations, training: bool):
+        """The online Q-values of `observations`."""
+        return self.q_network(observations, training=training)
 
-    def greedy_actions(self, observations) -> np.ndarray:
-        """The actions of highest Q-value, for a NumPy batch of observations."""
-        if self._greedy_function is None:
-            self._greedy_function = tensorflow_backend.inference_function(
-                lambda x: ops.argmax(self.q_network(x, training=False), axis=-1)
-            )
-        return self._greedy_function(np.asarray(observations, "float32"))
-
-    def _td_terms(self, transitions, training: bool):
-        """The Huber loss (Keras replica convention) and the logged terms."""
+    def transition_loss(self, transitions: dict, training: bool) -> dict:
+        """The Huber loss of the temporal-difference error, and `q_mean`."""
         observations = transitions["observation"]
         next_observations = transitions["next_observation"]
         q_values = ops.cast(self.q_network(observations, training=training), "float32")
@@ -175,8 +152,10 @@ class DQN(CustomModel):
             ops.reshape(transitions["terminated"], (-1,)), "float32"
         )
         targets = ops.stop_gradient(rewards + self.gamma * continues * next_q)
-        loss = self.td_loss(column(targets), column(q_taken))
-        return loss, {"q_mean": ops.mean(q_taken)}
+        return {
+            "loss": self.td_loss(column(targets), column(q_taken)),
+            "q_mean": ops.mean(q_taken),
+        }
 
     def _update_target(self) -> None:
         iterations = self.optimizer.iterations
@@ -189,21 +168,15 @@ class DQN(CustomModel):
         self.target.update(decay)
 
     def train_step(self, data):
-        transitions = transition_batch(data, TRANSITION_KEYS, self.name)
-        loss, logs = self.minimize(lambda: self._td_terms(transitions, True))
+        """The gradient step of `transition_loss`, then the target update."""
+        logs = super().train_step(data)
         self._update_target()
-        return {"loss": loss, **logs}
-
-    def test_step(self, data):
-        transitions = transition_batch(data, TRANSITION_KEYS, self.name)
-        loss, logs = self._td_terms(transitions, False)
-        return {"loss": unscale_for_replicas(loss), **logs}
+        return logs
 
     def get_config(self) -> dict:
         config = super().get_config()
         config.update(
             {
-                "q_network": keras.saving.serialize_keras_object(self.q_network),
                 "gamma": self.gamma,
                 "tau": serialize_scalar(self.tau),
                 "target_update_period": self.target_update_period,
@@ -212,11 +185,3 @@ class DQN(CustomModel):
             }
         )
         return config
-
-    @classmethod
-    def from_config(cls, config: dict, custom_objects=None):
-        config = dict(config)
-        config["q_network"] = keras.saving.deserialize_keras_object(
-            config["q_network"], custom_objects=custom_objects
-        )
-        return cls(**config)

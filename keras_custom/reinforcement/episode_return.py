@@ -22,19 +22,23 @@ class EpisodeReturn(keras.callbacks.Callback):
 
     Example:
 
+    Stop training when the return of the training episodes stops rising.
+
     ```python
     import gymnasium as gym
     import keras
-    from keras_custom import ActorCritic
-    from keras_custom.reinforcement import EpisodeReturn, RolloutDataset
+    from keras_custom import DQN
+    from keras_custom.reinforcement import EpisodeReturn, ReplayBufferDataset
 
-    policy = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
-    value = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
-    model = ActorCritic(policy, value)
-    model.compile()
-    rollouts = RolloutDataset(gym.make("CartPole-v1"), model, 32, seed=0)
-    history = model.fit(rollouts, steps_per_epoch=10, epochs=2, verbose=0,
-                        callbacks=[EpisodeReturn(rollouts)])
+    model = DQN(keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)]))
+    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    replay = ReplayBufferDataset(gym.make("CartPole-v1"), model, seed=0)
+    callbacks = [  # EpisodeReturn first: the callbacks after it see its logs
+        EpisodeReturn(replay),
+        keras.callbacks.EarlyStopping(monitor="episode_return", mode="max"),
+    ]
+    history = model.fit(replay, steps_per_epoch=25, epochs=3, verbose=0,
+                        callbacks=callbacks)
     history.history["episode_return"]  # one mean return per epoch
     ```
     """

@@ -5,7 +5,7 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 
-from keras_custom.core import tensorflow_backend
+from keras_custom.core import unbuffered_dataset
 
 # Keras takes any `DataAdapter` given to `fit()` as it is
 # (`keras.src.trainers.data_adapters.get_data_adapter`). A
@@ -55,6 +55,13 @@ def _restore_environment(env, snapshot: bytes) -> None:
         if inner_saved is None or inner_target is None:
             return
         saved, target = inner_saved, inner_target
+
+
+def positive_int(value, name: str) -> int:
+    """`value` as an `int`, or a `ValueError` naming the argument `name`."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"`{name}` must be a positive integer. Got: {value!r}.")
+    return int(value)
 
 
 def as_environments(env) -> list:
@@ -304,7 +311,7 @@ class ExperienceDataset(DataAdapter):
     def get_tf_dataset(self):
         if self._example is None:
             self._pending = self._example = self.next_batch()
-        return tensorflow_backend.unbuffered_dataset(self.__iter__, self._example)
+        return unbuffered_dataset(self.__iter__, self._example)
 
     def get_numpy_iterator(self):
         return iter(self)

@@ -46,22 +46,28 @@ class PolicyEvaluation(keras.callbacks.Callback):
 
     Example:
 
+    An actor-critic with a shared trunk, evaluated once its training
+    episodes return 15 or more:
+
     ```python
     import gymnasium as gym
     import keras
     from keras_custom import ActorCritic
-    from keras_custom.reinforcement import PolicyEvaluation, RolloutDataset
+    from keras_custom.reinforcement import (
+        EpisodeReturn, PolicyEvaluation, RolloutDataset)
 
-    policy = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
-    value = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
-    model = ActorCritic(policy, value)
+    inputs = keras.Input((4,))
+    trunk = keras.layers.Dense(32, activation="relu")(inputs)
+    heads = [keras.layers.Dense(2)(trunk), keras.layers.Dense(1)(trunk)]
+    model = ActorCritic(keras.Model(inputs, heads))  # [logits, values]
     model.compile()
-    rollouts = RolloutDataset(gym.make("CartPole-v1"), model, 32, seed=0)
+    rollouts = RolloutDataset([gym.make("CartPole-v1") for _ in range(4)], model,
+                              seed=0)
     evaluation = PolicyEvaluation(
-        [gym.make("CartPole-v1") for _ in range(5)], episodes=5, seed=1_000
-    )
+        [gym.make("CartPole-v1") for _ in range(5)], episodes=5, seed=1_000,
+        min_episode_return=15.0)
     history = model.fit(rollouts, steps_per_epoch=5, epochs=3, verbose=0,
-                        callbacks=[evaluation])
+                        callbacks=[EpisodeReturn(rollouts), evaluation])
     history.history["greedy_return"], evaluation.best_return
     ```
 

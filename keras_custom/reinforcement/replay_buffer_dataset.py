@@ -4,13 +4,10 @@ import keras
 import numpy as np
 
 from keras_custom.core.schedules import Scalar, validate_scalar
-from keras_custom.reinforcement.experience_dataset import ExperienceDataset
-
-
-def _positive_int(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"`{name}` must be a positive integer. Got: {value!r}.")
-    return int(value)
+from keras_custom.reinforcement.experience_dataset import (
+    ExperienceDataset,
+    positive_int,
+)
 
 
 class ReplayBufferDataset(ExperienceDataset):
@@ -115,14 +112,14 @@ class ReplayBufferDataset(ExperienceDataset):
         save_state: bool = False,
     ):
         super().__init__(env, model, seed, save_state=save_state)
-        self._batch_size = _positive_int(batch_size, "batch_size")
-        self.capacity = _positive_int(capacity, "capacity")
+        self._batch_size = positive_int(batch_size, "batch_size")
+        self.capacity = positive_int(capacity, "capacity")
         self.learning_starts = int(learning_starts)
         if self.learning_starts < 0:
             raise ValueError(
                 f"`learning_starts` must be 0 or more. Got: {learning_starts!r}."
             )
-        self.steps_per_batch = _positive_int(steps_per_batch, "steps_per_batch")
+        self.steps_per_batch = positive_int(steps_per_batch, "steps_per_batch")
         if self.capacity < self._batch_size:
             raise ValueError(
                 f"`capacity` ({capacity}) must hold at least one batch ({batch_size})."

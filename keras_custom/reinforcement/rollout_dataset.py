@@ -3,7 +3,10 @@
 import numpy as np
 
 from keras_custom.reinforcement.advantages import generalized_advantage_estimation
-from keras_custom.reinforcement.experience_dataset import ExperienceDataset
+from keras_custom.reinforcement.experience_dataset import (
+    ExperienceDataset,
+    positive_int,
+)
 
 
 def sample_categorical(logits: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -80,16 +83,12 @@ class RolloutDataset(ExperienceDataset):
                 "`RolloutDataset` needs a model with `policy_and_value` "
                 f"(an `ActorCritic`). Got: {model!r}."
             )
-        if isinstance(rollout_steps, bool) or int(rollout_steps) < 1:
-            raise ValueError(
-                f"`rollout_steps` must be a positive integer. Got: {rollout_steps!r}."
-            )
         if not 0.0 <= gae_lambda <= 1.0 or not 0.0 <= gamma <= 1.0:
             raise ValueError(
                 f"`gamma` and `gae_lambda` must be in [0, 1]. Got: {gamma}, "
                 f"{gae_lambda}."
             )
-        self.rollout_steps = int(rollout_steps)
+        self.rollout_steps = positive_int(rollout_steps, "rollout_steps")
         self.gamma = float(gamma)
         self.gae_lambda = float(gae_lambda)
         self.normalize_advantages = bool(normalize_advantages)

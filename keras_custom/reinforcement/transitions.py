@@ -10,14 +10,13 @@ from keras import ops
 OBSERVATION_KEYS = ("observation", "next_observation")
 
 
-def transition_batch(data, keys: tuple[str, ...], model_name: str) -> dict:
+def transition_batch(x, y, keys: tuple[str, ...], model_name: str) -> dict:
     """Returns the batch's transition dict, checked to hold every key of `keys`.
 
     A reinforcement-learning batch is a dict of tensors with one row per
     transition (`{"observation": ..., "action": ..., ...}`), given to `fit`
     as `x` alone, with no `y`.
     """
-    x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
     if not isinstance(x, Mapping) or y is not None:
         raise ValueError(
             f"Model '{model_name}' trains on batches of transitions: a dict "

@@ -5,14 +5,14 @@ from typing import Any
 import keras
 from keras import ops
 
-from keras_custom.core import (
-    CustomModel,
-    input_gradients,
-    replica_random,
-    unscale_for_replicas,
+from keras_custom.core import input_gradients, replica_random
+from keras_custom.core.input_checks import (
+    check_single_input,
+    network_input,
+    require_labels,
 )
-from keras_custom.core.input_checks import check_single_input, network_input
 from keras_custom.core.named_optimizers import OptimizerLike
+from keras_custom.robust.model_wrapper import ModelWrapper
 
 ATTACKS = ("fgsm", "pgd")
 
@@ -33,7 +33,7 @@ def _accuracy(y, y_pred):
 
 
 @keras.saving.register_keras_serializable(package="keras_custom")
-class AdversarialModel(CustomModel):
+class AdversarialModel(ModelWrapper):
     """Wraps a classifier so that `fit()` trains it on adversarial examples too.
 
     Each step perturbs the batch inside an L-infinity ball of radius
@@ -44,11 +44,13 @@ class AdversarialModel(CustomModel):
     in inference mode; the gradients come from
     `keras_custom.core.input_gradients`. The model is then trained on
     `(1 - adversarial_weight) * clean_loss + adversarial_weight *
-    adversarial_loss` with the loss given to `compile()`.
+    adversarial_loss` with the loss given to `compile()` (or the
+    constructor); that sum is its `compute_loss`.
 
     Logs `loss`, `clean_loss`, `adversarial_loss`, `clean_accuracy` and
     `adversarial_accuracy` (classification accuracy of logits or
-    probabilities against integer or one-hot labels); `evaluate()` attacks
+    probabilities against integer or one-hot labels), and compiled metrics
+    on the clean predictions; `evaluate()` attacks
     the evaluation data the same way, so `adversarial_accuracy` there is the
     robust accuracy. `model(x)` and `predict(x)` are the wrapped model's.
 
@@ -89,8 +91,8 @@ class AdversarialModel(CustomModel):
         (https://arxiv.org/abs/1706.06083).
     """
 
-    #: The network whose inputs `export()` serves.
-    serving_network = "model"
+    #: `compute_loss` attacks the batch before any forward pass.
+    predicts_before_loss = False
 
     def __init__(
         self,
@@ -106,9 +108,7 @@ class AdversarialModel(CustomModel):
         loss: Any = None,
         **kwargs,
     ):
-        super().__init__(optimizer=optimizer, loss=loss, **kwargs)
-        if not isinstance(model, keras.layers.Layer):
-            raise ValueError(f"`model` must be a Keras model. Got: {model!r}.")
+        super().__init__(model, optimizer=optimizer, loss=loss, **kwargs)
         if attack not in ATTACKS:
             raise ValueError(f"`attack` must be one of {ATTACKS}. Got: {attack!r}.")
         if float(epsilon) <= 0:
@@ -127,7 +127,6 @@ class AdversarialModel(CustomModel):
                     f"Got: {input_range!r}."
                 )
             input_range = (low, high)
-        self.model = model
         self.epsilon = float(epsilon)
         self.attack = attack
         self.steps = int(steps)
@@ -144,15 +143,12 @@ class AdversarialModel(CustomModel):
             "adversarial_accuracy",
         ):
             self.add_tracker(name)
-        self.built = model.built
-
-    def call(self, x, training=False):
-        return self.model(x, training=training)
 
     # ------------------------------------------------------------------
 
-    def _loss(self, x, y, y_pred, sample_weight, training):
-        return self._computed_loss(
+    def _compiled_loss(self, x, y, y_pred, sample_weight, training):
+        """Keras's loss of the model: the compiled loss and regularization."""
+        return super().compute_loss(
             x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=training
         )
 
@@ -167,9 +163,8 @@ class AdversarialModel(CustomModel):
         x = ops.convert_to_tensor(x)
 
         def loss_of(inputs):
-            return self._loss(
-                inputs, y, self.model(inputs, training=False), None, training=False
-            )
+            outputs = self.model(inputs, training=False)
+            return self._compiled_loss(inputs, y, outputs, None, training=False)
 
         def ascend(x_adv, step):
             _, gradient = input_gradients(loss_of, x_adv)
@@ -186,51 +181,36 @@ class AdversarialModel(CustomModel):
             x_adv = ascend(x_adv, step)
         return ops.stop_gradient(x_adv)
 
-    def _losses_and_logs(self, x, y, x_adv, sample_weight, training):
+    def compute_loss(
+        self, x=None, y=None, y_pred=None, sample_weight=None, training=True
+    ):
+        """The weighted clean and adversarial losses and accuracies, by name.
+
+        Attacks the batch first, then runs the model on both versions;
+        updates the compiled metrics with the clean predictions.
+        """
+        require_labels(y, self)
+        check_single_input(x, self, network_input(self.model))
+        x_adv = self.adversarial_examples(x, y)
         clean_pred = self.model(x, training=training)
         adversarial_pred = self.model(x_adv, training=training)
-        clean_loss = self._loss(x, y, clean_pred, sample_weight, training)
-        adversarial_loss = self._loss(
+        clean_loss = self._compiled_loss(x, y, clean_pred, sample_weight, training)
+        adversarial_loss = self._compiled_loss(
             x_adv, y, adversarial_pred, sample_weight, training
         )
+        self.compute_metrics(x, y, clean_pred)
         weight = self.adversarial_weight
-        loss = (1.0 - weight) * clean_loss + weight * adversarial_loss
-        logs = {
-            "clean_loss": unscale_for_replicas(clean_loss),
-            "adversarial_loss": unscale_for_replicas(adversarial_loss),
+        return {
+            "loss": (1.0 - weight) * clean_loss + weight * adversarial_loss,
+            "clean_loss": clean_loss,
+            "adversarial_loss": adversarial_loss,
             "clean_accuracy": _accuracy(y, clean_pred),
             "adversarial_accuracy": _accuracy(y, adversarial_pred),
-        }
-        return loss, clean_pred, logs
-
-    def train_step(self, data):
-        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-        self._check_loss_inputs(y, "train_step")
-        check_single_input(x, self, network_input(self.model))
-        x_adv = self.adversarial_examples(x, y)
-        loss, clean_pred, logs = self.minimize(
-            lambda: self._losses_and_logs(x, y, x_adv, sample_weight, True)
-        )
-        return {"loss": loss, **logs, **self.compute_metrics(x, y, clean_pred)}
-
-    def test_step(self, data):
-        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-        self._check_loss_inputs(y, "test_step")
-        check_single_input(x, self, network_input(self.model))
-        x_adv = self.adversarial_examples(x, y)
-        loss, clean_pred, logs = self._losses_and_logs(
-            x, y, x_adv, sample_weight, False
-        )
-        return {
-            "loss": unscale_for_replicas(loss),
-            **logs,
-            **self.compute_metrics(x, y, clean_pred),
         }
 
     def get_config(self) -> dict:
         return {
             **super().get_config(),
-            "model": keras.saving.serialize_keras_object(self.model),
             "epsilon": self.epsilon,
             "attack": self.attack,
             "steps": self.steps,
@@ -239,13 +219,3 @@ class AdversarialModel(CustomModel):
             "input_range": self.input_range,
             "seed": self.seed,
         }
-
-    @classmethod
-    def from_config(cls, config: dict, custom_objects=None):
-        config = dict(config)
-        config["model"] = keras.saving.deserialize_keras_object(
-            config["model"], custom_objects=custom_objects
-        )
-        if config.get("input_range") is not None:
-            config["input_range"] = tuple(config["input_range"])
-        return cls(**config)

@@ -5,12 +5,13 @@ from typing import Any
 import keras
 from keras import ops
 
-from keras_custom.core import CustomModel
+from keras_custom.core import default_steps
 from keras_custom.core.named_optimizers import OptimizerLike
+from keras_custom.robust.model_wrapper import ModelWrapper
 
 
 @keras.saving.register_keras_serializable(package="keras_custom")
-class SharpnessAwareModel(CustomModel):
+class SharpnessAwareModel(ModelWrapper):
     """Wraps a model so that `fit()` trains it by sharpness-aware minimization.
 
     Each step takes the gradient `g` of the loss at the weights `w`, moves
@@ -19,9 +20,10 @@ class SharpnessAwareModel(CustomModel):
     applies that second gradient with the model's optimizer (any Keras
     optimizer, with its clipping and accumulation). `||g||` is the norm of
     the gradient of the global batch, over all trainable weights. The loss
-    and metrics are those given to `compile()` (or the constructor), and
-    logged at `w`. Batch-normalization statistics are updated by both
-    forward passes.
+    is `compute_loss`'s: the one given to `compile()` (or the constructor)
+    unless a subclass overrides the hook. It and the compiled metrics are
+    logged at `w`; `evaluate()` is Keras's. Batch-normalization statistics
+    are updated by both forward passes.
 
     Args:
         model: The model to train, a built Keras model.
@@ -51,9 +53,6 @@ class SharpnessAwareModel(CustomModel):
         Generalization", ICLR 2021 (https://arxiv.org/abs/2010.01412).
     """
 
-    #: The network whose inputs `export()` serves.
-    serving_network = "model"
-
     def __init__(
         self,
         model: keras.Model,
@@ -62,32 +61,39 @@ class SharpnessAwareModel(CustomModel):
         loss: Any = None,
         **kwargs,
     ):
-        super().__init__(optimizer=optimizer, loss=loss, **kwargs)
-        if not isinstance(model, keras.layers.Layer):
-            raise ValueError(f"`model` must be a Keras model. Got: {model!r}.")
+        super().__init__(model, optimizer=optimizer, loss=loss, **kwargs)
         if float(rho) <= 0:
             raise ValueError(f"`rho` must be > 0. Got: {rho!r}.")
-        self.model = model
         self.rho = float(rho)
         self.add_tracker("loss")
-        self.built = model.built
-
-    def call(self, x, training=False):
-        return self.model(x, training=training)
 
     def train_step(self, data):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-        self._check_loss_inputs(y, "train_step")
+        default_steps.check_loss_inputs(self, y, "train_step")
 
         def forward():
-            y_pred = self.model(x, training=True)
-            loss = self._computed_loss(
-                x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=True
+            y_pred = self(x, training=True)
+            loss = default_steps.computed_loss(
+                self, x, y, y_pred, sample_weight, training=True
             )
             return loss, y_pred
 
+        # Ascend: the gradient at `w` gives the worst-case perturbation.
         variables = self.optimizer_variables("optimizer")
         (loss, y_pred), gradients = self.gradients(forward, variables)
+        perturbations = self._perturbations(gradients)
+        self._shift(variables, perturbations, 1.0)
+        # Descend: the gradient at `w + e`, applied to `w` once restored.
+        self.minimize(
+            forward,
+            variables,
+            before_apply=lambda: self._shift(variables, perturbations, -1.0),
+        )
+        return default_steps.step_logs(self, loss, x, y, y_pred, sample_weight)
+
+    def _perturbations(self, gradients) -> list:
+        """`rho * g / ||g||` per gradient `g` (`None` kept); 0 if `||g||` is not
+        finite."""
         present = [g for g in gradients if g is not None]
         norm = ops.sqrt(
             ops.sum(
@@ -97,32 +103,13 @@ class SharpnessAwareModel(CustomModel):
             )
         )
         scale = ops.where(ops.isfinite(norm), self.rho / (norm + 1e-12), 0.0)
-        perturbations = [
-            None if g is None else ops.cast(scale, g.dtype) * g for g in gradients
-        ]
+        return [None if g is None else ops.cast(scale, g.dtype) * g for g in gradients]
+
+    @staticmethod
+    def _shift(variables, perturbations, sign: float) -> None:
         for variable, perturbation in zip(variables, perturbations, strict=True):
             if perturbation is not None:
-                variable.assign_add(perturbation)
-
-        def restore():
-            for variable, perturbation in zip(variables, perturbations, strict=True):
-                if perturbation is not None:
-                    variable.assign_sub(perturbation)
-
-        self.minimize(forward, variables, before_apply=restore)
-        return self._supervised_logs(loss, y, y_pred, sample_weight, x)
+                variable.assign_add(sign * perturbation)
 
     def get_config(self) -> dict:
-        return {
-            **super().get_config(),
-            "model": keras.saving.serialize_keras_object(self.model),
-            "rho": self.rho,
-        }
-
-    @classmethod
-    def from_config(cls, config: dict, custom_objects=None):
-        config = dict(config)
-        config["model"] = keras.saving.deserialize_keras_object(
-            config["model"], custom_objects=custom_objects
-        )
-        return cls(**config)
+        return {**super().get_config(), "rho": self.rho}

@@ -2,8 +2,6 @@
 
 import keras
 
-from keras_custom.core import tensorflow_backend
-from keras_custom.core.named_optimizers import OptimizerLike
 from keras_custom.losses import BarlowTwinsLoss
 from keras_custom.self_supervised.self_supervised_model import SelfSupervisedModel
 
@@ -28,10 +26,8 @@ class BarlowTwins(SelfSupervisedModel):
             `small_image_augmenter()`).
         redundancy_weight: The paper's `lambda` (5e-3 for its 8192-d
             projections; about `1 / projection size` in general).
-        num_classes: Classes of the online probe, or `None`.
-        optimizer: Optimizer of the encoder and projector (default Adam).
-        probe_optimizer: Optimizer of the probe (default Adam).
-        **kwargs: Forwarded to `keras.Model` (`name`, ...).
+        **kwargs: `num_classes`, `optimizer` and `probe_optimizer` of
+            `SelfSupervisedModel`, and the arguments of `keras.Model`.
 
     Example:
 
@@ -40,15 +36,25 @@ class BarlowTwins(SelfSupervisedModel):
     import numpy as np
     from keras_custom import BarlowTwins
     from keras_custom.layers import ProjectionHead
+    from keras_custom.self_supervised import small_image_augmenter
 
-    encoder = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(),
-                                keras.layers.Dense(32, activation="relu")])
-    projector = ProjectionHead(64, hidden_units=64)
-    projector.build((None, 32))
-    model = BarlowTwins(encoder, projector, redundancy_weight=1 / 64)
-    model.compile()
+    encoder = keras.Sequential([
+        keras.Input((8, 8, 1)),
+        keras.layers.Conv2D(8, 3, activation="relu"),
+        keras.layers.GlobalAveragePooling2D(),
+    ])
+    projector = ProjectionHead(32, hidden_units=32)
+    projector.build((None, 8))
+    model = BarlowTwins(
+        encoder,
+        projector,
+        augmenter=small_image_augmenter(rotation=0.0, seed=1),
+        redundancy_weight=1 / 32,  # about 1 / projection size
+    )
+    model.compile(optimizer="adam")
     images = np.random.default_rng(0).uniform(size=(64, 8, 8, 1))
     model.fit(images.astype("float32"), batch_size=32, verbose=0)
+    features = model.predict(images, verbose=0)  # the encoder's: (64, 8)
     ```
 
     Reference:
@@ -56,36 +62,21 @@ class BarlowTwins(SelfSupervisedModel):
         Reduction", ICML 2021 (https://arxiv.org/abs/2103.03230).
     """
 
-    _serialized_arguments = ("encoder", "augmenter", "projector")
-
     def __init__(
         self,
         encoder: keras.Model,
         projector: keras.layers.Layer,
         augmenter: keras.layers.Layer | None = None,
         redundancy_weight: float = 5e-3,
-        num_classes: int | None = None,
-        optimizer: OptimizerLike = None,
-        probe_optimizer: OptimizerLike = None,
         **kwargs,
     ):
-        super().__init__(
-            encoder,
-            augmenter=augmenter,
-            num_classes=num_classes,
-            optimizer=optimizer,
-            probe_optimizer=probe_optimizer,
-            **kwargs,
-        )
-        self.projector = projector
+        super().__init__(encoder, augmenter, projector=projector, **kwargs)
         self.barlow_twins_loss = BarlowTwinsLoss(redundancy_weight)
         self.redundancy_weight = self.barlow_twins_loss.redundancy_weight
-        self.built = encoder.built and projector.built
 
     def representation_loss(self, view_1, view_2, training: bool):
-        z_1, z_2 = self.project(view_1, training), self.project(view_2, training)
         return self.barlow_twins_loss(
-            tensorflow_backend.all_gather(z_1), tensorflow_backend.all_gather(z_2)
+            *self.gathered_projections(view_1, view_2, training)
         )
 
     def get_config(self) -> dict:

@@ -3,11 +3,9 @@
 import keras
 
 from keras_custom.core import (
-    scale_for_replicas,
     serialize_scalar,
     validate_scalar,
 )
-from keras_custom.core.named_optimizers import OptimizerLike
 from keras_custom.core.schedules import Scalar
 from keras_custom.layers import TargetNetwork
 from keras_custom.losses import NegativeCosineSimilarity
@@ -38,10 +36,8 @@ class BYOL(SelfSupervisedModel):
         ema_decay: The target's moving-average decay (the paper's `tau`): a
             float, or a schedule evaluated at the optimizer's iterations,
             e.g. `keras_custom.schedules.CosineIncrease(0.996, 1.0, steps)`.
-        num_classes: Classes of the online probe, or `None`.
-        optimizer: Optimizer of the online network (default Adam).
-        probe_optimizer: Optimizer of the probe (default Adam).
-        **kwargs: Forwarded to `keras.Model` (`name`, ...).
+        **kwargs: `num_classes`, `optimizer` and `probe_optimizer` of
+            `SelfSupervisedModel`, and the arguments of `keras.Model`.
 
     Example:
 
@@ -52,17 +48,16 @@ class BYOL(SelfSupervisedModel):
     from keras_custom.layers import PredictionHead, ProjectionHead
     from keras_custom.schedules import CosineIncrease
 
-    encoder = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(),
-                                keras.layers.Dense(32, activation="relu")])
-    projector = ProjectionHead(16, hidden_units=32)
-    predictor = PredictionHead(16, hidden_units=32)
-    projector.build((None, 32))
-    predictor.build((None, 16))
-    model = BYOL(encoder, projector, predictor,
-                 ema_decay=CosineIncrease(0.99, 1.0, steps=100))
+    inputs = keras.Input((8, 8, 1))
+    hidden = keras.layers.Flatten()(inputs)
+    encoder = keras.Model(inputs, keras.layers.Dense(32, activation="relu")(hidden))
+    heads = [ProjectionHead(16, hidden_units=32), PredictionHead(16, hidden_units=32)]
+    for head, width in zip(heads, (32, 16)):
+        head.build((None, width))
+    model = BYOL(encoder, *heads, ema_decay=CosineIncrease(0.99, 1.0, steps=100))
     model.compile()
     images = np.random.default_rng(0).uniform(size=(64, 8, 8, 1))
-    model.fit(images.astype("float32"), batch_size=32, verbose=0)
+    model.fit(images.astype("float32"), batch_size=32, epochs=2, verbose=0)
     ```
 
     Reference:
@@ -71,8 +66,6 @@ class BYOL(SelfSupervisedModel):
         (https://arxiv.org/abs/2006.07733).
     """
 
-    _serialized_arguments = ("encoder", "augmenter", "projector", "predictor")
-
     def __init__(
         self,
         encoder: keras.Model,
@@ -80,25 +73,14 @@ class BYOL(SelfSupervisedModel):
         predictor: keras.layers.Layer,
         augmenter: keras.layers.Layer | None = None,
         ema_decay: Scalar = 0.996,
-        num_classes: int | None = None,
-        optimizer: OptimizerLike = None,
-        probe_optimizer: OptimizerLike = None,
         **kwargs,
     ):
         super().__init__(
-            encoder,
-            augmenter=augmenter,
-            num_classes=num_classes,
-            optimizer=optimizer,
-            probe_optimizer=probe_optimizer,
-            **kwargs,
+            encoder, augmenter, projector=projector, predictor=predictor, **kwargs
         )
-        self.projector = projector
-        self.predictor = predictor
         self.ema_decay = validate_scalar(ema_decay, "ema_decay")
         self.target = TargetNetwork([encoder, projector], name="target")
         self.similarity_loss = NegativeCosineSimilarity()
-        self.built = encoder.built and projector.built and predictor.built
 
     def representation_loss(self, view_1, view_2, training: bool):
         def online(view):
@@ -106,14 +88,12 @@ class BYOL(SelfSupervisedModel):
 
         target_1 = self.target(view_1, training=training)
         target_2 = self.target(view_2, training=training)
-        # 2 - 2 cos(q, z') per view pair; the Keras loss is already divided
-        # by the replica count, the constant is scaled to match.
+        # 2 - 2 cos(q, z') for each pair of a prediction and the other
+        # view's target projection, as `-cos` means over the batch.
         negative_cosines = self.similarity_loss(
             target_2, online(view_1)
         ) + self.similarity_loss(target_1, online(view_2))
-        return scale_for_replicas(keras.ops.convert_to_tensor(4.0)) + 2.0 * (
-            negative_cosines
-        )
+        return 4.0 + 2.0 * negative_cosines
 
     def after_update(self) -> None:
         self.target.update(lambda: self.scalar(self.ema_decay, "optimizer"))

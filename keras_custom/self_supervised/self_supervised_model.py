@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from keras_custom.core import CustomModel, replica_random, tensorflow_backend
+from keras_custom.core import CustomModel, all_gather, replica_random
 from keras_custom.core.input_checks import check_single_input, class_ids, network_input
 from keras_custom.core.named_optimizers import OptimizerLike
 from keras_custom.self_supervised.augmenter import small_image_augmenter
@@ -28,16 +28,17 @@ class SelfSupervisedModel(CustomModel):
     A subclass gives `representation_loss(view_1, view_2, training)`; this
     class makes the two views of each batch with `augmenter(x,
     training=True)`, minimizes that loss with the optimizer `optimizer`
-    (every trainable variable but the probe's), logs it as `loss`, and runs
-    the online linear probe when the batch has labels.
+    (every trainable variable but the probe's) as its `compute_loss`, logs
+    it as `loss`, and runs the online linear probe when the batch has
+    labels. `evaluate()` reports the same loss on random views of its data.
 
     **Online probe.** With `num_classes` given and labels in the data
     (`fit(x, y)`), a linear classifier on the encoder's features of the
     clean batch (inference mode, gradient stopped) is trained in the same
-    step with its own optimizer `probe_optimizer`, and logs `probe_loss`
-    and `probe_accuracy` (and their `val_` twins), so the quality of the
-    representation shows in the progress bar. Without labels there is no
-    probe.
+    step, after the representation's update, with its own optimizer
+    `probe_optimizer`, and logs `probe_loss` and `probe_accuracy` (and
+    their `val_` twins), so the quality of the representation shows in the
+    progress bar. Without labels there is no probe.
 
     `model(x)` and `predict(x)` return the encoder's features. Augmentation
     is applied to the global batch under a distribution strategy (and
@@ -54,6 +55,10 @@ class SelfSupervisedModel(CustomModel):
         optimizer: Optimizer of the self-supervised loss. Defaults to Adam
             unless given to `compile(optimizer=...)`.
         probe_optimizer: Optimizer of the probe (default Adam).
+        projector: A built model or layer mapping features to projections
+            (`project()`), or `None` to project with the encoder alone.
+        predictor: A built model or layer mapping projections to
+            predictions, for the methods that have one, or `None`.
         **kwargs: Forwarded to `keras.Model` (`name`, ...).
 
     Example:
@@ -71,11 +76,8 @@ class SelfSupervisedModel(CustomModel):
 
 
     class SiameseCosine(SelfSupervisedModel):
-        _serialized_arguments = ("encoder", "augmenter", "projector")
-
         def __init__(self, encoder, projector, **kwargs):
-            super().__init__(encoder, **kwargs)
-            self.projector = projector
+            super().__init__(encoder, projector=projector, **kwargs)
             self.similarity = NegativeCosineSimilarity()
 
         def representation_loss(self, view_1, view_2, training):
@@ -102,10 +104,12 @@ class SelfSupervisedModel(CustomModel):
         (https://arxiv.org/abs/2002.05709), appendix B.6.
     """
 
-    #: Constructor arguments that are Keras objects, (de)serialized by config.
-    _serialized_arguments = ("encoder", "augmenter")
+    #: Constructor arguments that are Keras objects, serialized by `get_config`.
+    _serialized_arguments = ("encoder", "augmenter", "projector", "predictor")
     #: The network whose inputs `export()` serves.
     serving_network = "encoder"
+    #: `compute_loss` makes its own views of `x` and passes them through.
+    predicts_before_loss = False
 
     def __init__(
         self,
@@ -114,6 +118,8 @@ class SelfSupervisedModel(CustomModel):
         num_classes: int | None = None,
         optimizer: OptimizerLike = None,
         probe_optimizer: OptimizerLike = None,
+        projector: keras.layers.Layer | None = None,
+        predictor: keras.layers.Layer | None = None,
         **kwargs,
     ):
         super().__init__(optimizer=optimizer, **kwargs)
@@ -125,6 +131,8 @@ class SelfSupervisedModel(CustomModel):
             raise ValueError(
                 f"`augmenter` must be a Keras layer or model. Got: {augmenter!r}."
             )
+        self.projector = projector
+        self.predictor = predictor
         self.add_optimizer("optimizer", None, None, default="adam")
         self.add_tracker("loss")
         self.num_classes = None if num_classes is None else int(num_classes)
@@ -139,6 +147,8 @@ class SelfSupervisedModel(CustomModel):
             self.add_optimizer("probe_optimizer", probe_optimizer, self.probe, "adam")
             self.add_tracker("probe_loss")
             self.add_tracker("probe_accuracy")
+        networks = (encoder, projector, predictor)
+        self.built = all(part.built for part in networks if part is not None)
 
     # ------------------------------------------------------------------
 
@@ -152,15 +162,26 @@ class SelfSupervisedModel(CustomModel):
         )
 
     def project(self, view, training: bool):
-        """The projector's output on the encoder's features of `view`.
-
-        Every model of this family has a `projector`, set by the subclass.
-        """
+        """The projector's output on the encoder's features of `view`."""
         features = self.encoder(view, training=training)
+        if self.projector is None:
+            return features
         return self.projector(features, training=training)
 
+    def gathered_projections(self, view_1, view_2, training: bool) -> tuple:
+        """The projections of both views, gathered over the replicas.
+
+        For a loss that is a statistic of the whole batch (SimCLR's
+        negatives, Barlow Twins' cross-correlation): under a distribution
+        strategy every replica computes it on the global batch, as one
+        device would, and the gradients reach each replica's own examples.
+        """
+        return tuple(
+            all_gather(self.project(view, training)) for view in (view_1, view_2)
+        )
+
     def representation_loss(self, view_1, view_2, training: bool):
-        """The self-supervised loss of two views, scaled for the replicas."""
+        """The self-supervised loss of two views of a batch (a batch mean)."""
         raise NotImplementedError(
             f"{type(self).__name__} must implement `representation_loss`."
         )
@@ -170,61 +191,55 @@ class SelfSupervisedModel(CustomModel):
         return None
 
     # ------------------------------------------------------------------
+    # Steps: the representation loss is `compute_loss`; the probe follows.
+    # ------------------------------------------------------------------
 
-    def _unpack(self, data):
-        x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
+    def compute_loss(
+        self, x=None, y=None, y_pred=None, sample_weight=None, training=True
+    ):
+        """`representation_loss` of two random views of `x`, logged as `loss`."""
         if x is None:
             raise ValueError(f"Model '{self.name}' needs inputs: `fit(x)`.")
         check_single_input(x, self, network_input(self.encoder))
+        return self.representation_loss(
+            self.augment(x), self.augment(x), training=training
+        )
+
+    def train_step(self, data):
+        logs = super().train_step(data)
+        self.after_update()
+        return {**logs, **self._probe_logs(data, training=True)}
+
+    def test_step(self, data):
+        return {**super().test_step(data), **self._probe_logs(data, training=False)}
+
+    def _probe_logs(self, data, training: bool) -> dict:
+        """`probe_loss` and `probe_accuracy`, the probe trained if `training`."""
+        x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
         if y is None:
-            return x, None
+            return {}
         if self.num_classes is None:
             raise ValueError(
                 f"{type(self).__name__} '{self.name}' was given labels but has "
                 "no online probe: pass `num_classes=` to the constructor to "
                 "train one, or call `fit(x)` without labels."
             )
-        return x, class_ids(y, self, "labels of the online probe")
+        labels = class_ids(y, self, "labels of the online probe")
 
-    def _probe_logits(self, x):
-        features = ops.stop_gradient(self.encoder(x, training=False))
-        return self.probe(features)
+        def probe_terms():
+            features = ops.stop_gradient(self.encoder(x, training=False))
+            logits = self.probe(features)
+            hits = ops.equal(ops.argmax(logits, axis=-1), labels)
+            return {
+                "loss": self.probe_loss_fn(labels, logits),
+                "probe_accuracy": ops.mean(ops.cast(hits, "float32")),
+            }
 
-    def _probe_logs(self, labels, logits, loss) -> dict:
-        predictions = ops.argmax(logits, axis=-1)
-        accuracy = ops.mean(ops.cast(ops.equal(predictions, labels), "float32"))
-        return {"probe_loss": loss, "probe_accuracy": accuracy}
-
-    def train_step(self, data):
-        x, labels = self._unpack(data)
-        view_1, view_2 = self.augment(x), self.augment(x)
-        loss = self.minimize(
-            lambda: self.representation_loss(view_1, view_2, training=True)
-        )
-        self.after_update()
-        logs = {"loss": loss}
-        if labels is not None:
-
-            def probe_loss():
-                logits = self._probe_logits(x)
-                return self.probe_loss_fn(labels, logits), logits
-
-            loss, logits = self.minimize(probe_loss, optimizer="probe_optimizer")
-            logs.update(self._probe_logs(labels, logits, loss))
-        return logs
-
-    def test_step(self, data):
-        x, labels = self._unpack(data)
-        view_1, view_2 = self.augment(x), self.augment(x)
-        loss = self.representation_loss(view_1, view_2, training=False)
-        logs = {"loss": tensorflow_backend.unscale_for_replicas(loss)}
-        if labels is not None:
-            logits = self._probe_logits(x)
-            loss = tensorflow_backend.unscale_for_replicas(
-                self.probe_loss_fn(labels, logits)
-            )
-            logs.update(self._probe_logs(labels, logits, loss))
-        return logs
+        if training:
+            terms = self.minimize(probe_terms, optimizer="probe_optimizer")
+        else:
+            terms = probe_terms()
+        return {"probe_loss": terms.pop("loss"), **terms}
 
     # ------------------------------------------------------------------
 
@@ -234,13 +249,3 @@ class SelfSupervisedModel(CustomModel):
             config[key] = keras.saving.serialize_keras_object(getattr(self, key))
         config["num_classes"] = self.num_classes
         return config
-
-    @classmethod
-    def from_config(cls, config: dict, custom_objects=None):
-        config = dict(config)
-        for key in cls._serialized_arguments:
-            if config.get(key) is not None:
-                config[key] = keras.saving.deserialize_keras_object(
-                    config[key], custom_objects=custom_objects
-                )
-        return cls(**config)

@@ -2,8 +2,6 @@
 
 import keras
 
-from keras_custom.core import tensorflow_backend
-from keras_custom.core.named_optimizers import OptimizerLike
 from keras_custom.losses import NTXent
 from keras_custom.self_supervised.self_supervised_model import SelfSupervisedModel
 
@@ -27,10 +25,8 @@ class SimCLR(SelfSupervisedModel):
         augmenter: Layer making a random view (default
             `small_image_augmenter()`).
         temperature: Temperature of the NT-Xent loss.
-        num_classes: Classes of the online probe, or `None`.
-        optimizer: Optimizer of the encoder and projector (default Adam).
-        probe_optimizer: Optimizer of the probe (default Adam).
-        **kwargs: Forwarded to `keras.Model` (`name`, ...).
+        **kwargs: `num_classes`, `optimizer` and `probe_optimizer` of
+            `SelfSupervisedModel`, and the arguments of `keras.Model`.
 
     Example:
 
@@ -58,36 +54,21 @@ class SimCLR(SelfSupervisedModel):
         Representations", ICML 2020 (https://arxiv.org/abs/2002.05709).
     """
 
-    _serialized_arguments = ("encoder", "augmenter", "projector")
-
     def __init__(
         self,
         encoder: keras.Model,
         projector: keras.layers.Layer,
         augmenter: keras.layers.Layer | None = None,
         temperature: float = 0.5,
-        num_classes: int | None = None,
-        optimizer: OptimizerLike = None,
-        probe_optimizer: OptimizerLike = None,
         **kwargs,
     ):
-        super().__init__(
-            encoder,
-            augmenter=augmenter,
-            num_classes=num_classes,
-            optimizer=optimizer,
-            probe_optimizer=probe_optimizer,
-            **kwargs,
-        )
-        self.projector = projector
+        super().__init__(encoder, augmenter, projector=projector, **kwargs)
         self.contrastive_loss = NTXent(temperature)
         self.temperature = self.contrastive_loss.temperature
-        self.built = encoder.built and projector.built
 
     def representation_loss(self, view_1, view_2, training: bool):
-        z_1, z_2 = self.project(view_1, training), self.project(view_2, training)
         return self.contrastive_loss(
-            tensorflow_backend.all_gather(z_1), tensorflow_backend.all_gather(z_2)
+            *self.gathered_projections(view_1, view_2, training)
         )
 
     def get_config(self) -> dict:

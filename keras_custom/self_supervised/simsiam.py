@@ -2,7 +2,6 @@
 
 import keras
 
-from keras_custom.core.named_optimizers import OptimizerLike
 from keras_custom.losses import NegativeCosineSimilarity
 from keras_custom.self_supervised.self_supervised_model import SelfSupervisedModel
 
@@ -27,11 +26,8 @@ class SimSiam(SelfSupervisedModel):
             predictions of the same size (`PredictionHead`).
         augmenter: Layer making a random view (default
             `small_image_augmenter()`).
-        num_classes: Classes of the online probe, or `None`.
-        optimizer: Optimizer of the encoder, projector and predictor
-            (default Adam).
-        probe_optimizer: Optimizer of the probe (default Adam).
-        **kwargs: Forwarded to `keras.Model` (`name`, ...).
+        **kwargs: `num_classes`, `optimizer` and `probe_optimizer` of
+            `SelfSupervisedModel`, and the arguments of `keras.Model`.
 
     Example:
 
@@ -58,31 +54,11 @@ class SimSiam(SelfSupervisedModel):
         CVPR 2021 (https://arxiv.org/abs/2011.10566).
     """
 
-    _serialized_arguments = ("encoder", "augmenter", "projector", "predictor")
-
-    def __init__(
-        self,
-        encoder: keras.Model,
-        projector: keras.layers.Layer,
-        predictor: keras.layers.Layer,
-        augmenter: keras.layers.Layer | None = None,
-        num_classes: int | None = None,
-        optimizer: OptimizerLike = None,
-        probe_optimizer: OptimizerLike = None,
-        **kwargs,
-    ):
+    def __init__(self, encoder, projector, predictor, augmenter=None, **kwargs):
         super().__init__(
-            encoder,
-            augmenter=augmenter,
-            num_classes=num_classes,
-            optimizer=optimizer,
-            probe_optimizer=probe_optimizer,
-            **kwargs,
+            encoder, augmenter, projector=projector, predictor=predictor, **kwargs
         )
-        self.projector = projector
-        self.predictor = predictor
         self.similarity_loss = NegativeCosineSimilarity()
-        self.built = encoder.built and projector.built and predictor.built
 
     def representation_loss(self, view_1, view_2, training: bool):
         z_1, z_2 = self.project(view_1, training), self.project(view_2, training)

@@ -5,9 +5,12 @@ import copy
 import keras
 from keras import ops
 
-from keras_custom.core import CustomModel, as_loss, unscale_for_replicas
+from keras_custom.core import CustomModel, as_loss
 from keras_custom.core.input_checks import require_labels
 from keras_custom.core.named_optimizers import OptimizerLike
+from keras_custom.semi_supervised.semi_supervised_model import (
+    check_layers,
+)
 
 
 def _as_loss_object(loss):
@@ -15,8 +18,9 @@ def _as_loss_object(loss):
 
     Keras resolves the name "kl_divergence" to a plain function, which its
     `LogitsDistillation` then applies to logits, without the softmax and the
-    temperature squared it gives a `KLDivergence` instance; and plain
-    functions are not divided by the number of replicas under a strategy.
+    temperature squared it gives a `KLDivergence` instance; and a `Loss`
+    object computes in its own dtype (float32 under `mixed_float16`), as the
+    student loss does.
     """
     if loss is keras.losses.kl_divergence:
         return keras.losses.KLDivergence()
@@ -119,9 +123,7 @@ class Distiller(CustomModel):
         **kwargs,
     ):
         super().__init__(optimizer=optimizer, **kwargs)
-        for name, part in (("teacher", teacher), ("student", student)):
-            if not isinstance(part, keras.layers.Layer):
-                raise ValueError(f"`{name}` must be a Keras model. Got: {part!r}.")
+        check_layers(teacher=teacher, student=student)
         if float(temperature) <= 0:
             raise ValueError(f"`temperature` must be > 0. Got: {temperature!r}.")
         if not 0.0 <= float(alpha) <= 1.0:
@@ -167,10 +169,19 @@ class Distiller(CustomModel):
             return final
         return self._features[f"{model.name}/{layer_name}"](x, training=training)
 
-    def _loss_terms(self, x, y, sample_weight, training):
-        student_outputs = self.student(x, training=training)
+    def compute_loss(
+        self, x=None, y=None, y_pred=None, sample_weight=None, training=True
+    ):
+        """The weighted sum of the student and distillation losses, by name.
+
+        `y_pred` is the student's output on `x`; the frozen teacher runs in
+        inference mode.
+        """
+        require_labels(y, self, "its student loss needs targets `y`")
+        if y_pred is None:
+            y_pred = self(x, training=training)
         teacher_outputs = ops.stop_gradient(self.teacher(x, training=False))
-        student_loss = self.student_loss(y, student_outputs, sample_weight)
+        student_loss = self.student_loss(y, y_pred, sample_weight)
         distillation = []
         for loss in self._distillation_losses:
             teacher_features = self._outputs(
@@ -184,40 +195,17 @@ class Distiller(CustomModel):
                 self.student,
                 getattr(loss, "student_layer_name", None),
                 x,
-                student_outputs,
+                y_pred,
                 training,
             )
             distillation.append(
                 loss.compute_loss(ops.stop_gradient(teacher_features), student_features)
             )
         distillation_loss = ops.sum(ops.stack(distillation))
-        loss = self.alpha * student_loss + (1.0 - self.alpha) * distillation_loss
-        return loss, student_outputs, student_loss, distillation_loss
-
-    def train_step(self, data):
-        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-        require_labels(y, self, "its student loss needs targets `y`")
-        loss, student_outputs, student_loss, distillation_loss = self.minimize(
-            lambda: self._loss_terms(x, y, sample_weight, training=True)
-        )
         return {
-            "loss": loss,
-            "student_loss": unscale_for_replicas(student_loss),
-            "distillation_loss": unscale_for_replicas(distillation_loss),
-            **self.compute_metrics(x, y, student_outputs, sample_weight),
-        }
-
-    def test_step(self, data):
-        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-        require_labels(y, self, "its student loss needs targets `y`")
-        loss, student_outputs, student_loss, distillation_loss = self._loss_terms(
-            x, y, sample_weight, training=False
-        )
-        return {
-            "loss": unscale_for_replicas(loss),
-            "student_loss": unscale_for_replicas(student_loss),
-            "distillation_loss": unscale_for_replicas(distillation_loss),
-            **self.compute_metrics(x, y, student_outputs, sample_weight),
+            "loss": self.alpha * student_loss + (1.0 - self.alpha) * distillation_loss,
+            "student_loss": student_loss,
+            "distillation_loss": distillation_loss,
         }
 
     def get_config(self) -> dict:
@@ -235,16 +223,3 @@ class Distiller(CustomModel):
             }
         )
         return config
-
-    @classmethod
-    def from_config(cls, config: dict, custom_objects=None):
-        config = dict(config)
-        for key in ("teacher", "student"):
-            config[key] = keras.saving.deserialize_keras_object(
-                config[key], custom_objects=custom_objects
-            )
-        if config.get("distillation_loss") is not None:
-            config["distillation_loss"] = keras.saving.deserialize_keras_object(
-                config["distillation_loss"], custom_objects=custom_objects
-            )
-        return cls(**config)

@@ -3,20 +3,17 @@
 import keras
 from keras import ops
 
-from keras_custom.core import (
-    CustomModel,
-    replica_random,
-    serialize_scalar,
-    unscale_for_replicas,
-    validate_scalar,
-)
+from keras_custom.core import validate_scalar
 from keras_custom.core.named_optimizers import OptimizerLike
 from keras_custom.core.schedules import Scalar
-from keras_custom.semi_supervised.batches import split_batch
+from keras_custom.semi_supervised.semi_supervised_model import (
+    SemiSupervisedModel,
+    check_layers,
+)
 
 
 @keras.saving.register_keras_serializable(package="keras_custom")
-class FixMatch(CustomModel):
+class FixMatch(SemiSupervisedModel):
     """Trains a classifier on a few labels and many unlabeled examples.
 
     Each batch is `((x_labeled, x_unlabeled), y_labeled)` (see
@@ -78,6 +75,9 @@ class FixMatch(CustomModel):
 
     #: The network whose inputs `export()` serves.
     serving_network = "model"
+    predicting_network = "model"
+    _serialized_arguments = ("model", "weak_augmenter", "strong_augmenter")
+    _scalar_arguments = ("threshold", "unlabeled_weight")
 
     def __init__(
         self,
@@ -90,45 +90,27 @@ class FixMatch(CustomModel):
         optimizer: OptimizerLike = None,
         **kwargs,
     ):
-        super().__init__(optimizer=optimizer, **kwargs)
-        for name, part in (
-            ("model", model),
-            ("weak_augmenter", weak_augmenter),
-            ("strong_augmenter", strong_augmenter),
-        ):
-            if not isinstance(part, keras.layers.Layer):
-                raise ValueError(
-                    f"`{name}` must be a Keras layer or model. Got: {part!r}."
-                )
+        super().__init__(from_logits, optimizer, **kwargs)
+        check_layers(
+            model=model,
+            weak_augmenter=weak_augmenter,
+            strong_augmenter=strong_augmenter,
+        )
         self.model = model
         self.weak_augmenter = weak_augmenter
         self.strong_augmenter = strong_augmenter
         self.threshold = validate_scalar(threshold, "threshold")
         self.unlabeled_weight = validate_scalar(unlabeled_weight, "unlabeled_weight")
-        self.from_logits = bool(from_logits)
-        self.classification_loss = keras.losses.SparseCategoricalCrossentropy(
-            from_logits=self.from_logits
-        )
         self.add_optimizer("optimizer", None, None, default="adam")
         for name in ("loss", "supervised_loss", "unsupervised_loss", "mask_rate"):
             self.add_tracker(name)
         self.built = model.built
 
-    def call(self, x, training=False):
-        if isinstance(x, (tuple, list)) and len(x) == 2:
-            x = x[0]  # the labeled part of a `(x_labeled, x_unlabeled)` batch
-        return self.model(x, training=training)
-
-    def _augment(self, augmenter, x):
-        return replica_random.apply_to_global_batch(
-            lambda batch: augmenter(batch, training=True), x
-        )
-
-    def _probabilities(self, outputs):
-        outputs = ops.cast(outputs, "float32")
-        return ops.softmax(outputs, axis=-1) if self.from_logits else outputs
-
     def _loss_terms(self, x_labeled, x_unlabeled, y, sample_weight, training):
+        if x_unlabeled is None:  # plain `(x, y)` evaluation data
+            outputs = self.model(x_labeled, training=training)
+            loss = self.classification_loss(y, outputs, sample_weight)
+            return {"loss": loss, "supervised_loss": loss}, outputs
         weak_labeled = self._augment(self.weak_augmenter, x_labeled)
         weak_unlabeled = self._augment(self.weak_augmenter, x_unlabeled)
         strong_unlabeled = self._augment(self.strong_augmenter, x_unlabeled)
@@ -149,60 +131,10 @@ class FixMatch(CustomModel):
             pseudo_labels, strong_outputs, sample_weight=mask
         )
         weight = self.scalar(self.unlabeled_weight)
-        loss = supervised_loss + weight * unsupervised_loss
-        logs = {
-            "supervised_loss": unscale_for_replicas(supervised_loss),
-            "unsupervised_loss": unscale_for_replicas(unsupervised_loss),
+        terms = {
+            "loss": supervised_loss + weight * unsupervised_loss,
+            "supervised_loss": supervised_loss,
+            "unsupervised_loss": unsupervised_loss,
             "mask_rate": ops.mean(mask),
         }
-        return loss, labeled_outputs, logs
-
-    def train_step(self, data):
-        x_labeled, x_unlabeled, y, sample_weight = split_batch(
-            data, self, True, self.model
-        )
-        loss, labeled_outputs, logs = self.minimize(
-            lambda: self._loss_terms(x_labeled, x_unlabeled, y, sample_weight, True)
-        )
-        metrics = self.compute_metrics(x_labeled, y, labeled_outputs, sample_weight)
-        return {"loss": loss, **logs, **metrics}
-
-    def test_step(self, data):
-        x_labeled, x_unlabeled, y, sample_weight = split_batch(
-            data, self, False, self.model
-        )
-        if x_unlabeled is None:
-            outputs = self.model(x_labeled, training=False)
-            loss = unscale_for_replicas(
-                self.classification_loss(y, outputs, sample_weight)
-            )
-            logs = {"supervised_loss": loss}
-        else:
-            loss, outputs, logs = self._loss_terms(
-                x_labeled, x_unlabeled, y, sample_weight, False
-            )
-            loss = unscale_for_replicas(loss)
-        metrics = self.compute_metrics(x_labeled, y, outputs, sample_weight)
-        return {"loss": loss, **logs, **metrics}
-
-    def get_config(self) -> dict:
-        config = super().get_config()
-        for key in ("model", "weak_augmenter", "strong_augmenter"):
-            config[key] = keras.saving.serialize_keras_object(getattr(self, key))
-        config.update(
-            {
-                "threshold": serialize_scalar(self.threshold),
-                "unlabeled_weight": serialize_scalar(self.unlabeled_weight),
-                "from_logits": self.from_logits,
-            }
-        )
-        return config
-
-    @classmethod
-    def from_config(cls, config: dict, custom_objects=None):
-        config = dict(config)
-        for key in ("model", "weak_augmenter", "strong_augmenter"):
-            config[key] = keras.saving.deserialize_keras_object(
-                config[key], custom_objects=custom_objects
-            )
-        return cls(**config)
+        return terms, labeled_outputs

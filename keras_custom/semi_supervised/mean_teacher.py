@@ -3,21 +3,18 @@
 import keras
 from keras import ops
 
-from keras_custom.core import (
-    CustomModel,
-    replica_random,
-    serialize_scalar,
-    unscale_for_replicas,
-    validate_scalar,
-)
+from keras_custom.core import validate_scalar
 from keras_custom.core.named_optimizers import OptimizerLike
 from keras_custom.core.schedules import Scalar
 from keras_custom.layers import TargetNetwork
-from keras_custom.semi_supervised.batches import split_batch
+from keras_custom.semi_supervised.semi_supervised_model import (
+    SemiSupervisedModel,
+    check_layers,
+)
 
 
 @keras.saving.register_keras_serializable(package="keras_custom")
-class MeanTeacher(CustomModel):
+class MeanTeacher(SemiSupervisedModel):
     """Semi-supervised training against a moving average of the model itself.
 
     The teacher is a `keras_custom.layers.TargetNetwork` copy of the
@@ -70,6 +67,9 @@ class MeanTeacher(CustomModel):
 
     #: The network whose inputs `export()` serves.
     serving_network = "student"
+    predicting_network = "teacher"
+    _serialized_arguments = ("student", "augmenter")
+    _scalar_arguments = ("ema_decay", "consistency_weight")
 
     def __init__(
         self,
@@ -81,9 +81,8 @@ class MeanTeacher(CustomModel):
         optimizer: OptimizerLike = None,
         **kwargs,
     ):
-        super().__init__(optimizer=optimizer, **kwargs)
-        if not isinstance(student, keras.layers.Layer):
-            raise ValueError(f"`student` must be a Keras model. Got: {student!r}.")
+        super().__init__(from_logits, optimizer, **kwargs)
+        check_layers(student=student)
         self.student = student
         self.teacher = TargetNetwork(student, name="teacher")
         self.augmenter = (
@@ -93,105 +92,55 @@ class MeanTeacher(CustomModel):
         self.consistency_weight = validate_scalar(
             consistency_weight, "consistency_weight"
         )
-        self.from_logits = bool(from_logits)
-        self.classification_loss = keras.losses.SparseCategoricalCrossentropy(
-            from_logits=self.from_logits
-        )
         self.consistency_loss_fn = keras.losses.MeanSquaredError()
         self.add_optimizer("optimizer", None, student, default="adam")
         for name in ("loss", "supervised_loss", "consistency_loss"):
             self.add_tracker(name)
         self.built = student.built
 
-    def call(self, x, training=False):
-        if isinstance(x, (tuple, list)) and len(x) == 2:
-            x = x[0]  # the labeled part of a `(x_labeled, x_unlabeled)` batch
-        return self.teacher(x, training=training)
+    def train_step(self, data):
+        """The default step on `compute_loss`, then the teacher's update."""
+        logs = super().train_step(data)
+        self.teacher.update(lambda: self.scalar(self.ema_decay))
+        return logs
 
     def _noisy(self, x_labeled, x_unlabeled):
         """Both parts with noise, each drawn for its global batch."""
         return ops.concatenate(
-            [
-                replica_random.apply_to_global_batch(
-                    lambda batch: self.augmenter(batch, training=True), part
-                )
-                for part in (x_labeled, x_unlabeled)
-            ],
+            [self._augment(self.augmenter, x) for x in (x_labeled, x_unlabeled)],
             axis=0,
         )
 
-    def _probabilities(self, outputs):
-        outputs = ops.cast(outputs, "float32")
-        return ops.softmax(outputs, axis=-1) if self.from_logits else outputs
-
-    def _loss_terms(self, x_labeled, x_unlabeled, y, sample_weight, training):
+    def _consistency(self, x_labeled, x_unlabeled, training):
+        """The consistency loss, and the student's outputs on both parts."""
         teacher_outputs = self.teacher(
             self._noisy(x_labeled, x_unlabeled), training=training
         )
         student_outputs = self.student(
             self._noisy(x_labeled, x_unlabeled), training=training
         )
-        labeled_outputs = student_outputs[: ops.shape(x_labeled)[0]]
-        supervised_loss = self.classification_loss(y, labeled_outputs, sample_weight)
         consistency_loss = self.consistency_loss_fn(
             self._probabilities(teacher_outputs), self._probabilities(student_outputs)
         )
-        weight = self.scalar(self.consistency_weight)
-        loss = supervised_loss + weight * consistency_loss
-        logs = {
-            "supervised_loss": unscale_for_replicas(supervised_loss),
-            "consistency_loss": unscale_for_replicas(consistency_loss),
-        }
-        return loss, labeled_outputs, logs
+        return consistency_loss, student_outputs
 
-    def train_step(self, data):
-        x_labeled, x_unlabeled, y, sample_weight = split_batch(
-            data, self, True, self.student
-        )
-        loss, labeled_outputs, logs = self.minimize(
-            lambda: self._loss_terms(x_labeled, x_unlabeled, y, sample_weight, True)
-        )
-        self.teacher.update(lambda: self.scalar(self.ema_decay))
-        metrics = self.compute_metrics(x_labeled, y, labeled_outputs, sample_weight)
-        return {"loss": loss, **logs, **metrics}
-
-    def test_step(self, data):
-        x_labeled, x_unlabeled, y, sample_weight = split_batch(
-            data, self, False, self.student
-        )
-        outputs = self.teacher(x_labeled, training=False)
-        supervised_loss = unscale_for_replicas(
-            self.classification_loss(y, outputs, sample_weight)
-        )
-        loss, logs = supervised_loss, {"supervised_loss": supervised_loss}
-        if x_unlabeled is not None:
-            _, _, terms = self._loss_terms(
-                x_labeled, x_unlabeled, y, sample_weight, False
+    def _loss_terms(self, x_labeled, x_unlabeled, y, sample_weight, training):
+        consistency_loss = None
+        if training:  # the student's outputs on noisy labeled examples
+            consistency_loss, student_outputs = self._consistency(
+                x_labeled, x_unlabeled, training
             )
-            logs["consistency_loss"] = terms["consistency_loss"]
+            outputs = student_outputs[: ops.shape(x_labeled)[0]]
+        else:  # the teacher's on the labeled examples as they are
+            outputs = self.teacher(x_labeled, training=False)
+            if x_unlabeled is not None:
+                consistency_loss, _ = self._consistency(
+                    x_labeled, x_unlabeled, training
+                )
+        supervised_loss = self.classification_loss(y, outputs, sample_weight)
+        terms = {"loss": supervised_loss, "supervised_loss": supervised_loss}
+        if consistency_loss is not None:
             weight = self.scalar(self.consistency_weight)
-            loss = loss + weight * terms["consistency_loss"]
-        metrics = self.compute_metrics(x_labeled, y, outputs, sample_weight)
-        return {"loss": loss, **logs, **metrics}
-
-    def get_config(self) -> dict:
-        config = super().get_config()
-        config.update(
-            {
-                "student": keras.saving.serialize_keras_object(self.student),
-                "augmenter": keras.saving.serialize_keras_object(self.augmenter),
-                "ema_decay": serialize_scalar(self.ema_decay),
-                "consistency_weight": serialize_scalar(self.consistency_weight),
-                "from_logits": self.from_logits,
-            }
-        )
-        return config
-
-    @classmethod
-    def from_config(cls, config: dict, custom_objects=None):
-        config = dict(config)
-        for key in ("student", "augmenter"):
-            config[key] = keras.saving.deserialize_keras_object(
-                config[key], custom_objects=custom_objects
-            )
-        return cls(**config)
+            terms["loss"] = supervised_loss + weight * consistency_loss
+            terms["consistency_loss"] = consistency_loss
+        return terms, outputs

@@ -12,7 +12,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_custom.core import tensorflow_backend
+from keras_custom.core import op_determinism
 from keras_custom.testing.devices import logical_cpus
 
 
@@ -163,6 +163,24 @@ def _own_message(error: BaseException) -> str:
         return text
     match = re.search(rf"^\s*{type(error).__name__}: ", text, flags=re.MULTILINE)
     return text[match.end() :].strip() if match else text
+
+
+def _off_by_replicas(values, expected, replicas: int) -> str | None:
+    """`"1/N of"` or `"N times"` when `values` are `expected` divided or
+    multiplied by the replica count `N` (to 1%), else `None`."""
+    if not np.all(expected != 0) or np.allclose(values, expected, rtol=1e-2):
+        return None
+    if np.allclose(values * replicas, expected, rtol=1e-2):
+        return f"1/{replicas} of"
+    if np.allclose(values, expected * replicas, rtol=1e-2):
+        return f"{replicas} times"
+    return None
+
+
+def _listed(values) -> str:
+    """Logged values for a message: `0.1234` or `[0.1234, 0.0987]`."""
+    texts = [f"{value:.6g}" for value in np.ravel(values)]
+    return texts[0] if len(texts) == 1 else f"[{', '.join(texts)}]"
 
 
 def _shift(variables) -> None:
@@ -328,8 +346,10 @@ class ConformanceTests:
       only checked to train under XLA, whose random numbers differ);
       `mixed_float16` trains with finite losses and every
       optimizer loss-scaled; `MirroredStrategy` over two logical CPU devices
-      gives the weights of one device (call `keras_custom.testing.split_cpu`
-      in `conftest.py`).
+      gives the weights, the `fit()` logs and the `evaluate()` results of
+      one device (call `keras_custom.testing.split_cpu` in `conftest.py`);
+      a logged value that is one device's divided (or multiplied) by the
+      replica count fails with an error naming it and the fix.
     - With `keras.utils.set_random_seed` and op determinism, two runs give
       bit-identical weights.
     - Frozen variables (`frozen_variables`) are unchanged by training.
@@ -390,6 +410,12 @@ class ConformanceTests:
     #: random numbers than TensorFlow's kernels for the same seed, so with
     #: noise `jit_compile=True` is checked to train, not to match.
     draws_random_numbers: bool = False
+    #: Names `train_step` logs that are known to be one device's value
+    #: divided by the replica count under `MirroredStrategy`, as the Keras
+    #: guide's `train_step` logs a Keras `Loss` called under its own
+    #: `GradientTape` (a `keras.Model` logs the same). The strategy check
+    #: expects that ratio for them in `fit()`'s logs instead of equality.
+    replica_divided_train_logs: set = set()
 
     def build_model(self) -> keras.Model:
         """A fresh, built, uncompiled model."""
@@ -654,16 +680,22 @@ class ConformanceTests:
             path = os.path.join(folder, "model.weights.h5")
             model.save_weights(path)
             fresh.load_weights(path)
-        assert_weights_close(fresh.weights, model.weights, 0, "loaded weights")
+        self._assert_restored(fresh, model, "after load_weights", list(optimizers))
+
+    def _assert_restored(self, restored, model, what: str, names=None) -> None:
+        """`restored` has `model`'s weights, predictions and optimizer states
+        (those of `names`, or all of them and no others)."""
+        assert_weights_close(restored.weights, model.weights, 0, f"{what}: weights")
         inputs = self.predict_inputs()
         self._assert_same_predictions(
-            fresh.predict(inputs, verbose=0),
-            model.predict(inputs, verbose=0),
-            "after load_weights",
+            restored.predict(inputs, verbose=0), model.predict(inputs, verbose=0), what
         )
-        saved, restored = optimizer_states(model), optimizer_states(fresh)
-        for name in optimizers:
-            assert_weights_close(restored[name], saved[name], 0, f"loaded {name} state")
+        saved, loaded = optimizer_states(model), optimizer_states(restored)
+        if names is None:
+            assert set(loaded) == set(saved), f"{what}: optimizers {set(loaded)}"
+            names = list(saved)
+        for name in names:
+            assert_weights_close(loaded[name], saved[name], 0, f"{what}: {name} state")
 
     def test_export_for_serving(self):
         """`model.export(path)` writes a SavedModel whose `serve` endpoint,
@@ -727,17 +759,7 @@ class ConformanceTests:
         model = self._seeded_model()
         restored = pickle.loads(pickle.dumps(model))
         assert type(restored).__name__ == type(model).__name__
-        assert_weights_close(restored.weights, model.weights, 0, "unpickled weights")
-        inputs = self.predict_inputs()
-        self._assert_same_predictions(
-            restored.predict(inputs, verbose=0),
-            model.predict(inputs, verbose=0),
-            "unpickled",
-        )
-        saved, unpickled = optimizer_states(model), optimizer_states(restored)
-        assert set(unpickled) == set(saved)
-        for name in saved:
-            assert_weights_close(unpickled[name], saved[name], 0, f"unpickled {name}")
+        self._assert_restored(restored, model, "unpickled")
 
     # ------------------------------------------------------------------
     # execution modes
@@ -762,7 +784,7 @@ class ConformanceTests:
         """With `set_random_seed` and op determinism, two runs give the same
         weights, bit for bit."""
         runs = []
-        with tensorflow_backend.op_determinism():
+        with op_determinism():
             for _ in range(2):
                 model = self._seeded_model()
                 self._fit(model)
@@ -807,6 +829,9 @@ class ConformanceTests:
         self._assert_every_optimizer_stepped(model, "mixed_float16")
 
     def test_mirrored_strategy_equals_one_device(self):
+        """Two replicas of `MirroredStrategy` give one device's weights, the
+        same `fit()` logs and (with `deterministic_evaluation`) the same
+        `evaluate()` results."""
         devices = logical_cpus()
         if len(devices) < 2:
             import pytest
@@ -814,18 +839,64 @@ class ConformanceTests:
             pytest.skip("needs two logical CPUs: call split_cpu(2) in conftest.py")
         weights = self._initial_weights()
         single = self._seeded_model(weights)
-        self._fit(single)
+        expected = self._fit(single).history
         strategy = mirrored_strategy(tuple(devices[:2]))
         with strategy.scope():
             mirrored = self._seeded_model(weights)
-        history = self._fit(mirrored)
-        self._assert_finite(history.history, "MirroredStrategy fit")
+        history = self._fit(mirrored).history
+        self._assert_finite(history, "MirroredStrategy fit")
         assert_weights_close(
             mirrored.get_weights(),
             single.get_weights(),
             self.atol,
             "weights under MirroredStrategy vs one device",
         )
+        replicas = strategy.num_replicas_in_sync
+        for key in self.replica_divided_train_logs:
+            expected[key] = list(np.divide(expected[key], replicas))
+        self._assert_same_logs(history, expected, replicas, "fit()")
+        if self.deterministic_evaluation:
+            results = [
+                model.evaluate(
+                    **self._fit_args(),
+                    batch_size=self.batch_size,
+                    verbose=0,
+                    return_dict=True,
+                )
+                for model in (mirrored, single)
+            ]
+            self._assert_same_logs(*results, replicas, "evaluate()")
+
+    def _assert_same_logs(self, logs, expected, replicas: int, where: str) -> None:
+        """Asserts the logs of `replicas` replicas equal one device's logs
+        `expected`, naming the likely cause of a value off by the replica
+        count."""
+        assert set(logs) == set(expected), (
+            f"{where} under MirroredStrategy logged {sorted(logs)}, on one "
+            f"device {sorted(expected)}"
+        )
+        for key, values in expected.items():
+            one = np.atleast_1d(np.asarray(values, "float64"))
+            many = np.atleast_1d(np.asarray(logs[key], "float64"))
+            factor = _off_by_replicas(many, one, replicas)
+            if factor is not None:
+                raise AssertionError(
+                    f"{where} logged '{key}' = {_listed(many)} on {replicas} "
+                    f"replicas of MirroredStrategy, {factor} the "
+                    f"{_listed(one)} of one device: a logged value must not "
+                    "depend on the number of replicas. Compute it inside "
+                    "`minimize`'s loss function or `compute_loss`; a Keras "
+                    "`Loss` called elsewhere in `train_step` is divided by the "
+                    "replica count, and nothing logged needs dividing or "
+                    "multiplying by it."
+                )
+            np.testing.assert_allclose(
+                many,
+                one,
+                rtol=1e-4,
+                atol=max(1e-5, self.atol),
+                err_msg=f"{where} '{key}' under MirroredStrategy vs one device",
+            )
 
     # ------------------------------------------------------------------
     # frozen parts and bad input

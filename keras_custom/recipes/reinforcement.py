@@ -24,10 +24,10 @@ uniformly random one.
 Example:
 
 ```python
-from keras_custom.demo import reinforcement_recipes as recipes
+from keras_custom.recipes import reinforcement
 
-model, dataset = recipes.cartpole_actor_critic(seed=0)
-result = recipes.train_agent(model, dataset, max_updates=100)
+model, dataset = reinforcement.cartpole_actor_critic(seed=0)
+result = reinforcement.train_agent(model, dataset, max_updates=100)
 result["eval_mean"], result["history"]["episode_return"]
 ```
 """
@@ -149,7 +149,8 @@ def cartpole_actor_critic(
         entropy_weight: Weight of the entropy bonus.
 
     Returns:
-        `(model, dataset)`; train with `model.fit(dataset,
+        `(model, dataset)`: the compiled `ActorCritic` and its
+        `RolloutDataset`; train with `model.fit(dataset,
         steps_per_epoch=...)` or `train_agent`.
     """
     keras.utils.set_random_seed(seed)
@@ -213,8 +214,8 @@ def cartpole_dqn(
         epsilon_decay_steps: Environment steps over which epsilon decays.
 
     Returns:
-        `(model, dataset)`; train with `model.fit(dataset,
-        steps_per_epoch=...)` or `train_agent`.
+        `(model, dataset)`: the compiled `DQN` and its replay buffer; train
+        them with `train_agent` or `model.fit(dataset, steps_per_epoch=...)`.
     """
     keras.utils.set_random_seed(seed)
     model = DQN(
@@ -231,7 +232,7 @@ def cartpole_dqn(
     epsilon = keras.optimizers.schedules.PolynomialDecay(
         DQN_EPSILON_START, epsilon_decay_steps, DQN_EPSILON_END
     )
-    dataset = ReplayBufferDataset(
+    return model, ReplayBufferDataset(
         make_env(seed),
         model,
         batch_size=batch_size,
@@ -241,7 +242,6 @@ def cartpole_dqn(
         epsilon=epsilon,
         seed=seed,
     )
-    return model, dataset
 
 
 def greedy_return(

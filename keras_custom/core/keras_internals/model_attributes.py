@@ -1,0 +1,199 @@
+"""Private attributes of a Keras model, and the trainer hooks `CustomModel` overrides.
+
+Part of `keras_internals`: each name with its reason.
+"""
+
+import io
+
+import keras
+
+from keras_custom.core.keras_internals import missing, resume
+from keras_custom.core.keras_internals.modules import set_untracked
+
+# ----------------------------------------------------------------------
+# Private attributes of a Keras model
+# ----------------------------------------------------------------------
+
+
+def compiled_loss(model):
+    """The compiled loss (`None` without one).
+
+    Reason: `model.loss` keeps what `compile()` was given (`{}` when
+    nothing), not whether a loss can be computed.
+    """
+    return model._compile_loss
+
+
+def compiled_metrics(model):
+    """The `CompileMetrics` of `compile(metrics=...)`, or `None`.
+
+    Reason: the core updates compiled metrics in its supervised steps as
+    `keras.Model.compute_metrics` does, and only those.
+    """
+    return model._compile_metrics
+
+
+def loss_tracker(model):
+    """Keras's `Mean` tracker of `"loss"`, made by `compile()`.
+
+    Reason: Keras lists it first in `model.metrics`; the core adopts it as
+    its own tracker of `"loss"` so that `metrics[0]` is it, as in Keras.
+    """
+    return model._loss_tracker
+
+
+def set_loss_tracker(model, tracker) -> None:
+    """Makes `tracker` the model's loss tracker (see `loss_tracker`)."""
+    set_untracked(model, "_loss_tracker", tracker)
+
+
+def attribute_metrics(model) -> list:
+    """The metrics a model holds as attributes (as the Keras guide's trackers).
+
+    Reason: `model.metrics` mixes them with compiled metrics and those of
+    nested layers; the default steps update these as the guide's steps do.
+    """
+    return list(model._metrics)
+
+
+def creation_strategy(model):
+    """The `tf.distribute` strategy the model was created under, or `None`.
+
+    Reason: `model.distribute_strategy` falls back to the default strategy,
+    which cannot be told apart from "created outside any strategy".
+    """
+    return model._distribute_strategy
+
+
+def call_takes_training(model) -> bool:
+    """Whether `model.call` takes a `training` argument, as Keras decided.
+
+    Reason: Keras reads `call`'s signature once when the layer is made and
+    passes `training` by that; the core's steps call the model as Keras's.
+    """
+    return model._call_has_training_arg
+
+
+def flatten_layers(layer, include_self: bool = True) -> list:
+    """Every layer nested in `layer`, once each.
+
+    Reason: `layer.layers` lists direct children only (and only for
+    models); Keras's own walk follows attributes, lists and dicts.
+    """
+    return list(layer._flatten_layers(include_self=include_self))
+
+
+def seed_generators(layer) -> list:
+    """The `keras.random.SeedGenerator`s a layer itself holds.
+
+    Reason: Keras tracks them but saves no seed state and lists them nowhere
+    public; the core saves their states so a resumed run draws what an
+    uninterrupted one would.
+    """
+    return list(layer._seed_generators)
+
+
+def autoconvert_optionals(model, function):
+    """`function` wrapped as Keras wraps its step functions for optional data.
+
+    Reason: Keras turns missing `y` or `sample_weight` of a batch into
+    `tf.experimental.Optional`s inside `tf.data`; its wrapper turns them
+    back into `None` before the step, which the lean step function needs as
+    well. Keras before 3.11 puts no `Optional` in its data and has no such
+    wrapper; then there is nothing to convert.
+    """
+    wrap = getattr(model, "_autoconvert_optionals", None)
+    return function if wrap is None else wrap(function)
+
+
+def unpickle_model(buffer: io.BytesIO):
+    """Loads a model that `pickle` saved (the function `__reduce__` names).
+
+    Reason: Keras pickles a model as `(type(model)._unpickle_model,
+    (buffer,))`; a functional `CustomModel` has a class that pickle cannot
+    name (it shares its name with the class it derives from), so the core
+    names this function instead, which calls the same Keras loader.
+    """
+    return keras.Model._unpickle_model(buffer)
+
+
+def symbolic_build(model, data_batch) -> None:
+    """Builds the model, its compiled metrics and loss from a batch, untrained.
+
+    Reason: Keras builds compiled metrics in the first traced step (or in
+    `_symbolic_build` under a distribution strategy); a resumed run restores
+    their saved state before its first step, and a model under a strategy
+    must be built before its first replica step, so the core builds them the
+    way Keras does under a strategy.
+    """
+    build = getattr(model, "_symbolic_build", None)
+    if not callable(build):
+        raise missing("`Model._symbolic_build`", "to build compiled metrics")
+    build(data_batch=data_batch)
+
+
+def first_batch(epoch_iterator):
+    """The first batch of `fit()`'s `EpochIterator`, as Keras reads it to build.
+
+    Reason: Keras's `_maybe_symbolic_build` reads it by enumerating the
+    iterator, whose items are `(step, iterator)` before Keras 3.11 and
+    `(begin_step, end_step, iterator)` since; the batches' iterator is last.
+    """
+    for item in epoch_iterator:
+        return next(item[-1])
+    raise ValueError("`fit()` was given no data: its dataset is empty.")
+
+
+def make_function(model, step_function):
+    """Keras's train or test function of `step_function`, through the hook.
+
+    Reason: Keras's `make_train_function` and `make_test_function` build
+    their functions with `Model._make_function`, which `TrainerHooks`
+    overrides; the core's own versions of those two build them the same way.
+    """
+    return model._make_function(step_function)
+
+
+class TrainerHooks:
+    """The private hooks of Keras's TensorFlow trainer that `CustomModel` overrides.
+
+    A mixin placed before `keras.Model` in `CustomModel`'s bases. Each hook
+    delegates to a method of the model whose name says what it does, so
+    that the overrides of private hooks are here and nowhere else.
+    """
+
+    def _make_function(self, step_function):
+        # Reason: the TensorFlow trainer builds the train and test functions
+        # from a step here; the core replaces the single-step case by a
+        # leaner function (`tensorflow_backend.one_step_function`).
+        return self._step_function(step_function, super()._make_function(step_function))
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # Reason: `fit()` calls it with its epoch iterator just before the
+        # callbacks' `on_train_begin` (where `BackupAndRestore` finds the
+        # data to resume), and under a strategy it builds the model from a
+        # batch reduced across replicas, which fails on boolean data.
+        resume.record_epoch_iterator(self, iterator)
+        self._build_before_training(iterator, data_batch)
+
+    def _symbolic_build(self, iterator=None, data_batch=None):
+        # Reason: Keras builds `self.optimizer` on every trainable variable
+        # here; each named optimizer is built on its own variables instead.
+        main_optimizer = getattr(self, "optimizer", None)
+        set_untracked(self, "optimizer", None)
+        try:
+            super()._symbolic_build(iterator=iterator, data_batch=data_batch)
+        finally:
+            set_untracked(self, "optimizer", main_optimizer)
+        self._after_symbolic_build()
+
+
+def variable_key(optimizer, variable):
+    """The key under which `optimizer` knows `variable`.
+
+    Reason: under a distribution strategy a step sees each replica's
+    component of a mirrored variable, and only the optimizer's own key
+    (`Optimizer._var_key`) maps it back to the variable it was built on;
+    Keras exposes no public key.
+    """
+    return optimizer._var_key(variable)
