@@ -680,22 +680,22 @@ class ConformanceTests:
             path = os.path.join(folder, "model.weights.h5")
             model.save_weights(path)
             fresh.load_weights(path)
-        self._assert_restored(fresh, model, "after load_weights", list(optimizers))
+        self._assert_restored(fresh, model, "loaded", list(optimizers))
 
     def _assert_restored(self, restored, model, what: str, names=None) -> None:
         """`restored` has `model`'s weights, predictions and optimizer states
         (those of `names`, or all of them and no others)."""
-        assert_weights_close(restored.weights, model.weights, 0, f"{what}: weights")
+        assert_weights_close(restored.weights, model.weights, 0, f"{what} weights")
         inputs = self.predict_inputs()
         self._assert_same_predictions(
             restored.predict(inputs, verbose=0), model.predict(inputs, verbose=0), what
         )
         saved, loaded = optimizer_states(model), optimizer_states(restored)
         if names is None:
-            assert set(loaded) == set(saved), f"{what}: optimizers {set(loaded)}"
+            assert set(loaded) == set(saved), f"{what} optimizers {set(loaded)}"
             names = list(saved)
         for name in names:
-            assert_weights_close(loaded[name], saved[name], 0, f"{what}: {name} state")
+            assert_weights_close(loaded[name], saved[name], 0, f"{what} {name} state")
 
     def test_export_for_serving(self):
         """`model.export(path)` writes a SavedModel whose `serve` endpoint,
