@@ -281,8 +281,8 @@ def keras_run(model_class, strategy=None):
 @pytest.mark.parametrize("model_class", MODELS, ids=lambda cls: cls.__name__)
 def test_one_device_and_two_replicas_equal_numpy(model_class):
     devices = logical_cpus()
-    if len(devices) < 2:
-        pytest.skip("needs two logical CPUs: split_cpu(2) in conftest.py")
+    # tests/conftest.py splits the CPU in two: a missing device is a failure.
+    assert len(devices) >= 2, "needs two logical CPUs: split_cpu(2) in conftest.py"
     expected_logs, expected_weights, expected_evaluation = numpy_run()
     runs = {
         "one device": keras_run(model_class),
