@@ -5,14 +5,15 @@ from importlib import metadata
 
 import keras
 
-if keras.backend.backend() != "tensorflow":
+if keras.backend.backend() not in ("tensorflow", "jax"):
     raise ImportError(
-        "keras_custom needs the TensorFlow backend of Keras, but Keras is "
-        f"running on {keras.backend.backend()!r}. Set the environment "
-        "variable KERAS_BACKEND=tensorflow before Keras is imported (for "
+        "keras_custom runs on the TensorFlow or the JAX backend of Keras, but "
+        f"Keras is running on {keras.backend.backend()!r}. Set the "
+        "environment variable KERAS_BACKEND=tensorflow (or jax, after "
+        '`pip install "keras-custom[jax]"`) before Keras is imported (for '
         "example `export KERAS_BACKEND=tensorflow`, or "
         '`os.environ["KERAS_BACKEND"] = "tensorflow"` at the top of a '
-        'notebook), or set "backend": "tensorflow" in ~/.keras/keras.json.'
+        'notebook), or set "backend" in ~/.keras/keras.json.'
     )
 
 from keras_custom.core import keras_internals  # noqa: E402
@@ -39,6 +40,7 @@ from keras_custom import (  # noqa: E402
     schedules,
 )
 from keras_custom.core import CustomModel
+from keras_custom.core.backend import SUPPORTED_BACKENDS
 from keras_custom.generative import GAN, VAE, WGANGP, ConditionalGAN
 from keras_custom.reinforcement import DQN, ActorCritic
 from keras_custom.robust import AdversarialModel, SharpnessAwareModel
@@ -75,5 +77,6 @@ __all__ = [
     "optimizers",
     "reinforcement",
     "schedules",
+    "SUPPORTED_BACKENDS",
     "__version__",
 ]

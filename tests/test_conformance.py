@@ -2,6 +2,7 @@
 
 import keras
 import numpy as np
+import pytest
 
 from keras_custom import CustomModel
 from keras_custom.testing import ConformanceTests, logical_cpus, mirrored_strategy
@@ -114,6 +115,10 @@ class TestSubclassForm(ConformanceTests):
         return super().bad_inputs() + supervised_bad_inputs(x, y, DENSE_SHAPE_ERROR)
 
 
+@pytest.mark.skipif(
+    keras.backend.backend() != "tensorflow",
+    reason="the Keras guide's TensorFlow step takes a tf.GradientTape",
+)
 class TestTutorialSubclass(ConformanceTests):
     """The Keras guide's subclass, unchanged but for its base class."""
 

@@ -39,7 +39,7 @@ def projector(**kwargs):
 
 
 def predictor():
-    return built(PredictionHead(PROJECTION, hidden_units=4), PROJECTION)
+    return built(PredictionHead(PROJECTION, hidden_units=8), PROJECTION)
 
 
 def augmenter():

@@ -6,20 +6,18 @@ core uses TensorFlow or the replica count itself.
 """
 
 from keras_custom.core import replica_random
-from keras_custom.core.custom_model import CustomModel
-from keras_custom.core.loss_objects import as_loss
-from keras_custom.core.schedules import scalar_value, serialize_scalar, validate_scalar
-from keras_custom.core.tensorflow_backend import (
+from keras_custom.core.backend import (
     all_gather,
     assign_moving_average,
     first_replica_part,
+    inference_function,
     input_gradients,
     op_determinism,
-)
-from keras_custom.core.tensorflow_functions import (
-    inference_function,
     unbuffered_dataset,
 )
+from keras_custom.core.custom_model import CustomModel
+from keras_custom.core.loss_objects import as_loss
+from keras_custom.core.schedules import scalar_value, serialize_scalar, validate_scalar
 
 __all__ = [
     "CustomModel",

@@ -13,13 +13,13 @@ from collections.abc import Callable
 
 import keras
 
-from keras_custom.core import functional as functional_lib
 from keras_custom.core import (
+    backend,
     named_optimizers,
     optimizer_registry,
-    tensorflow_backend,
     trackers,
 )
+from keras_custom.core import functional as functional_lib
 
 # Keys of `get_compile_config()` beside `keras.Model.compile`'s arguments.
 _COMPILE_CALL_KEY = "compile_call"
@@ -93,7 +93,7 @@ def compile_model(model, keras_compile: Callable, loss, arguments: dict) -> None
     arguments = {"loss": loss, **arguments}
     # Under the model's strategy, so Keras's loss tracker and compiled
     # metrics are mirrored as the trackers are.
-    with tensorflow_backend.strategy_scope(model):
+    with backend.strategy_scope(model):
         keras_compile(optimizer=model.optimizer, auto_scale_loss=False, **arguments)
     trackers.share_loss_tracker(model)
     model._set_untracked(

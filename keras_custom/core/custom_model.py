@@ -14,6 +14,7 @@ from typing import Any
 import keras
 
 from keras_custom.core import (
+    backend,
     compile_config,
     default_steps,
     gradient_primitive,
@@ -22,7 +23,6 @@ from keras_custom.core import (
     optimizer_registry,
     schedules,
     step_functions,
-    tensorflow_backend,
     trackers,
 )
 from keras_custom.core import functional as functional_lib
@@ -237,7 +237,7 @@ class CustomModel(
         under a distribution strategy every logged name must be declared
         here (in `__init__`) so its variables exist before training.
         """
-        with tensorflow_backend.strategy_scope(self):
+        with backend.strategy_scope(self):
             return self._trackers.add(name)
 
     @property

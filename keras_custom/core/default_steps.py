@@ -19,6 +19,14 @@ def overrides_compute_loss(model) -> bool:
     return type(model).compute_loss is not keras.Model.compute_loss
 
 
+def uses_default(model, method: str) -> bool:
+    """Whether `model`'s `method` is `CustomModel`'s own (this module's step)."""
+    for cls in type(model).__mro__:
+        if method in vars(cls):
+            return cls.__module__ == "keras_custom.core.custom_model"
+    return False
+
+
 def _has_call(model) -> bool:
     return type(model).call is not keras.Model.call
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import keras
 
-from keras_custom.core import optimizer_registry, tensorflow_backend
+from keras_custom.core import backend, optimizer_registry
 
 
 def _optimizer_and_variables(model, optimizer, variables, caller: str):
@@ -45,13 +45,13 @@ def minimize(
     optimizer, variables = _optimizer_and_variables(
         model, optimizer, variables, "minimize"
     )
-    output, variables, gradients = tensorflow_backend.value_and_gradients(
+    output, variables, gradients = backend.value_and_gradients(
         loss_fn, variables, optimizer.scale_loss
     )
     if before_apply is not None:
         before_apply()
     if variables:
-        optimizer.apply(gradients, variables)
+        backend.apply_gradients(optimizer, gradients, variables)
     else:
         warnings.warn(
             f"`minimize()` on model '{model.name}' got no trainable variables "
@@ -66,7 +66,7 @@ def gradients(model, loss_fn: Callable[[], Any], variables, optimizer):
     optimizer, variables = _optimizer_and_variables(
         model, optimizer, variables, "gradients"
     )
-    output, _, grads = tensorflow_backend.value_and_gradients(
+    output, _, grads = backend.value_and_gradients(
         loss_fn, variables, optimizer.scale_loss
     )
     if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
@@ -74,4 +74,4 @@ def gradients(model, loss_fn: Callable[[], Any], variables, optimizer):
         grads = [
             None if g is None else g / keras.ops.cast(scale, g.dtype) for g in grads
         ]
-    return output, tensorflow_backend.all_reduce_sum(grads)
+    return output, backend.all_reduce_sum(grads)

@@ -52,3 +52,22 @@ def as_loss(identifier, default: keras.losses.Loss) -> keras.losses.Loss:
             f"a function `fn(y_true, y_pred)`. Got: {identifier!r}."
         )
     return LossFunctionWrapper(function)
+
+
+def loss_of(output):
+    """The loss in what a loss function returned.
+
+    The value itself, the entry `"loss"` of a dict of named terms, or the
+    loss in the first element of a tuple `(loss, aux...)`.
+    """
+    if isinstance(output, tuple):
+        return loss_of(output[0])
+    if isinstance(output, dict):
+        if "loss" not in output:
+            raise ValueError(
+                "A loss function returned a dict without the key 'loss' "
+                f"(keys: {sorted(output)}). Put the total loss to minimize "
+                "under 'loss'; the other entries are logged as they are."
+            )
+        return output["loss"]
+    return output

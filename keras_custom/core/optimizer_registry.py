@@ -9,7 +9,7 @@ step (Keras builds only `self.optimizer`).
 
 import keras
 
-from keras_custom.core import named_optimizers, tensorflow_backend
+from keras_custom.core import backend, named_optimizers
 from keras_custom.core.named_optimizers import OptimizerLike, OptimizerSlot
 
 _MIXED_POLICIES = ("mixed_float16",)
@@ -101,7 +101,7 @@ def set_compiled(model, optimizers: dict, auto_scale_loss: bool) -> None:
         )
     others_declared = len(model._optimizer_slots) > 1
     mixed = model.dtype_policy.name in _MIXED_POLICIES
-    with tensorflow_backend.strategy_scope(model):
+    with backend.strategy_scope(model):
         for name, declared in model._optimizer_slots.items():
             chosen = optimizers.get(name)
             if chosen is None:
@@ -138,7 +138,7 @@ def build_all(model, strict: bool = False) -> None:
             continue
         variables = variables_of(model, name)
         if variables:
-            with tensorflow_backend.strategy_scope(model):
+            with backend.strategy_scope(model):
                 optimizer.build(variables)
     build_attribute_optimizers(model)
 
@@ -223,8 +223,8 @@ def build_attribute_optimizers(model) -> None:
             continue
         # Lifted out of a traced step (the first one, on one device).
         with (
-            tensorflow_backend.strategy_scope(model),
-            tensorflow_backend.outside_step(),
+            backend.strategy_scope(model),
+            backend.outside_step(),
         ):
             optimizer.build(variables)
 
@@ -238,7 +238,7 @@ def train_step_building_optimizers(model):
     """
 
     def train_step(data):
-        replica_context = tensorflow_backend.has_distribution_strategy()
+        replica_context = backend.has_distribution_strategy()
         find_attribute_optimizer_variables(
             model, data, in_replica_context=replica_context
         )

@@ -12,16 +12,16 @@ replica's rows, so training under a strategy equals training on one device.
 import keras
 from keras import ops
 
-from keras_custom.core import tensorflow_backend
+from keras_custom.core import backend
 
 
 def _rows_of_this_replica(draw, batch_size, shape):
-    replicas = tensorflow_backend.num_replicas_in_sync()
+    replicas = backend.num_replicas_in_sync()
     if replicas == 1:
         return draw((batch_size, *shape))
     values = draw((replicas * batch_size, *shape))
     values = ops.reshape(values, (replicas, batch_size, *shape))
-    return ops.take(values, tensorflow_backend.replica_index(), axis=0)
+    return ops.take(values, backend.replica_index(), axis=0)
 
 
 def normal(batch_size, shape: tuple = (), seed=None, dtype: str = "float32"):
@@ -108,7 +108,7 @@ def apply_to_global_batch(fn, x):
         lambda batch: augmenter(batch, training=True), images)
     ```
     """
-    if tensorflow_backend.num_replicas_in_sync() == 1:
+    if backend.num_replicas_in_sync() == 1:
         return fn(x)
-    gathered = tensorflow_backend.all_gather(ops.stop_gradient(x))
-    return tensorflow_backend.local_rows(fn(gathered), ops.shape(x)[0])
+    gathered = backend.all_gather(ops.stop_gradient(x))
+    return backend.local_rows(fn(gathered), ops.shape(x)[0])

@@ -9,11 +9,11 @@ variables.
 import keras
 
 from keras_custom.core import (
+    backend,
+    default_steps,
     keras_internals,
     named_optimizers,
     optimizer_registry,
-    tensorflow_backend,
-    tensorflow_functions,
     trackers,
 )
 
@@ -21,21 +21,56 @@ from keras_custom.core import (
 def train_function(model):
     """The model's train function: `train_step` with trackers, compiled."""
     optimizer_registry.build_all(model)
-    return keras_internals.make_function(
+    return backend.step_function(
         model,
         trackers.tracked_step(
             model,
             optimizer_registry.train_step_building_optimizers(model),
             "train_step",
         ),
+        "train",
     )
 
 
 def test_function(model):
     """The model's test function: `test_step` with trackers, compiled."""
-    return keras_internals.make_function(
-        model, trackers.tracked_step(model, model.test_step, "test_step")
+    return backend.step_function(
+        model, trackers.tracked_step(model, model.test_step, "test_step"), "test"
     )
+
+
+def state_variables(model) -> dict[str, list]:
+    """The variables a step may read or assign, by part of Keras's JAX state.
+
+    Keras's JAX trainer passes the values of the trainable, non-trainable,
+    `self.optimizer`'s and metrics' variables to the train function; a
+    `CustomModel` step also updates the optimizers it holds by name or as
+    attributes, so all of theirs are the optimizer part. No variable is in
+    two parts.
+    """
+    optimizers = [getattr(model, "optimizer", None)]
+    optimizers += optimizer_registry.by_name(model).values()
+    optimizers += optimizer_registry.attribute_optimizers(model).values()
+    parts = {
+        "trainable_variables": list(model.trainable_variables),
+        "non_trainable_variables": list(model.non_trainable_variables),
+        "optimizer_variables": [
+            variable
+            for optimizer in optimizers
+            if optimizer is not None
+            for variable in optimizer.variables
+        ],
+        "metrics_variables": list(model.metrics_variables),
+    }
+    seen = set()
+    for name, variables in parts.items():
+        unique = []
+        for variable in variables:
+            if id(variable) not in seen:
+                seen.add(id(variable))
+                unique.append(variable)
+        parts[name] = unique
+    return parts
 
 
 def build_before_training(model, iterator, data_batch) -> None:
@@ -49,7 +84,7 @@ def build_before_training(model, iterator, data_batch) -> None:
     if keras_internals.creation_strategy(model) is None:
         return
     if iterator is not None:
-        data_batch = tensorflow_backend.first_replica_part(
+        data_batch = backend.first_replica_part(
             keras_internals.first_batch(iterator), model.distribute_strategy
         )
     # Before the first step runs in a replica context, a model without
@@ -97,16 +132,54 @@ class FitFunctions:
 
     def _step_function(self, step_function, keras_function):
         """The train or test function `fit()` calls (`TrainerHooks`)."""
-        return tensorflow_functions.one_step_function(
-            self, step_function, keras_function
-        )
+        return backend.one_step_function(self, step_function, keras_function)
+
+    def _state_variables(self) -> dict[str, list]:
+        """The model's state on JAX, by part (`TrainerHooks`)."""
+        return state_variables(self)
 
     def _build_before_training(self, iterator, data_batch) -> None:
         """Builds the model and its optimizers first (`TrainerHooks`)."""
         build_before_training(self, iterator, data_batch)
 
+    def _before_symbolic_build(self, iterator, data_batch):
+        """The batch to build from, its labels checked first (`TrainerHooks`).
+
+        Keras's symbolic build on JAX fails on a batch without labels with
+        "None is not a valid value for jnp.array", before the default step
+        could say that its loss needs labels.
+        """
+        if backend.NAME != "jax":
+            return data_batch
+        if data_batch is None and iterator is not None:
+            data_batch = keras_internals.first_batch(iterator)
+        if data_batch is not None and default_steps.uses_default(self, "train_step"):
+            _, y, _ = keras.utils.unpack_x_y_sample_weight(data_batch)
+            default_steps.check_loss_inputs(self, y, "train_step")
+        return data_batch
+
+    def _explain_build_failure(self, data_batch, error) -> None:
+        """Raises the step's own error on a batch Keras's build failed on.
+
+        On JAX Keras builds the model by calling it on the first batch
+        before any step runs, so a batch of the wrong shape fails inside a
+        layer; the step, run symbolically, says what it expects.
+        """
+        if backend.NAME != "jax" or data_batch is None:
+            return
+        _, step_error = named_optimizers.applied_variables(
+            self.train_step, data_batch, {}
+        )
+        # Keras wraps what the step raised in its own message: the step's
+        # is the innermost.
+        own = None
+        while step_error is not None:
+            if isinstance(step_error, ValueError):
+                own = step_error
+            step_error = step_error.__cause__ or step_error.__context__
+        if own is not None:
+            raise own from error
+
     def _after_symbolic_build(self) -> None:
         """Builds each optimizer on its own variables (`TrainerHooks`)."""
-        optimizer_registry.build_all(
-            self, strict=tensorflow_backend.has_distribution_strategy()
-        )
+        optimizer_registry.build_all(self, strict=backend.has_distribution_strategy())

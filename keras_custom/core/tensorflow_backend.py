@@ -14,6 +14,7 @@ import tensorflow as tf
 from keras import ops
 
 from keras_custom.core import keras_internals
+from keras_custom.core.loss_objects import loss_of
 
 
 def num_replicas_in_sync() -> int:
@@ -92,25 +93,6 @@ def replica_share(loss):
     if replicas > 1:
         loss = ops.multiply(loss, ops.cast(1.0 / replicas, loss.dtype))
     return loss
-
-
-def loss_of(output):
-    """The loss in what a loss function returned.
-
-    The value itself, the entry `"loss"` of a dict of named terms, or the
-    loss in the first element of a tuple `(loss, aux...)`.
-    """
-    if isinstance(output, tuple):
-        return loss_of(output[0])
-    if isinstance(output, dict):
-        if "loss" not in output:
-            raise ValueError(
-                "A loss function returned a dict without the key 'loss' "
-                f"(keys: {sorted(output)}). Put the total loss to minimize "
-                "under 'loss'; the other entries are logged as they are."
-            )
-        return output["loss"]
-    return output
 
 
 def first_replica_part(batch, strategy):
@@ -253,6 +235,11 @@ def value_and_gradients(
             loss = scale_loss(loss)
     variables = list(variables() if callable(variables) else variables)
     return output, variables, tape.gradient(loss, variables)
+
+
+def apply_gradients(optimizer, gradients: Sequence, variables: Sequence) -> None:
+    """`optimizer.apply(gradients, variables)`."""
+    optimizer.apply(gradients, variables)
 
 
 def input_gradients(fn: Callable[[Any], Any], inputs):

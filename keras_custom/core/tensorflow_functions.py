@@ -90,12 +90,28 @@ def one_step_function(model, step_function, keras_function):
     return function
 
 
-def inference_function(fn: Callable) -> Callable:
+def step_function(model, step: Callable, kind: str) -> Callable:
+    """The train (`kind="train"`) or test function `fit()` calls.
+
+    Keras's own, built from `step` through its `_make_function` hook
+    (which the core replaces by `one_step_function` for single steps).
+    """
+    del kind
+    return keras_internals.make_function(model, step)
+
+
+def inference_function(fn: Callable, model=None) -> Callable:
     """`fn` compiled once (per input signature), returning NumPy arrays.
 
     For the many small forward passes that run outside `fit()`'s steps,
     such as choosing actions while an environment is stepped: an eager
     Keras call costs about a millisecond, a compiled one a fraction of it.
+
+    Args:
+        fn: The function, of tensors.
+        model: The model (or layer) whose variables `fn` reads. TensorFlow's
+            compiled functions read variables as they are; on JAX their
+            values are passed to the compiled function at each call.
 
     Example:
 
@@ -105,10 +121,12 @@ def inference_function(fn: Callable) -> Callable:
     from keras_custom.core import inference_function
 
     policy = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
-    act = inference_function(lambda states: keras.ops.argmax(policy(states), -1))
+    act = inference_function(
+        lambda states: keras.ops.argmax(policy(states), -1), policy)
     actions = act(np.zeros((3, 4), "float32"))  # a NumPy array of 3 actions
     ```
     """
+    del model
     compiled = tf.function(fn, reduce_retracing=True)
 
     def call(*args):

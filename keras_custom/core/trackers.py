@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable, Mapping
 import keras
 from keras import ops
 
-from keras_custom.core import keras_internals, tensorflow_backend
+from keras_custom.core import backend, keras_internals
 
 
 class Trackers:
@@ -145,14 +145,14 @@ class Trackers:
         return results
 
     def _add_during_step(self, name: str, step_name: str) -> keras.metrics.Mean:
-        if tensorflow_backend.has_distribution_strategy():
+        if backend.has_distribution_strategy():
             raise ValueError(
                 f"`{step_name}` of model '{self.owner_name}' logged '{name}', "
                 "which has no tracker. Under a distribution strategy every "
                 "tracker must exist before training: call "
                 f"`self.add_tracker('{name}')` in `__init__`."
             )
-        with tensorflow_backend.outside_step():
+        with backend.outside_step():
             return self.add(name)
 
     def reset(self) -> None:

@@ -2,6 +2,8 @@
 
 import keras
 
+from keras_custom.layers.global_batch_normalization import GlobalBatchNormalization
+
 
 @keras.saving.register_keras_serializable(package="keras_custom")
 class ProjectionHead(keras.layers.Layer):
@@ -64,16 +66,12 @@ class ProjectionHead(keras.layers.Layer):
         for _ in range(self.hidden_layers):
             self.blocks += [
                 keras.layers.Dense(self.hidden_units, use_bias=False),
-                keras.layers.BatchNormalization(synchronized=True),
+                GlobalBatchNormalization(),
                 keras.layers.ReLU(),
             ]
         self.blocks.append(keras.layers.Dense(self.output_units))
         if self.output_batch_norm:
-            self.blocks.append(
-                keras.layers.BatchNormalization(
-                    synchronized=True, center=False, scale=False
-                )
-            )
+            self.blocks.append(GlobalBatchNormalization(center=False, scale=False))
 
     def build(self, input_shape):
         shape = tuple(input_shape)

@@ -42,3 +42,26 @@ class NegativeCosineSimilarity(keras.losses.CosineSimilarity):
         dtype=None,
     ):
         super().__init__(axis=axis, reduction=reduction, name=name, dtype=dtype)
+        # `LossFunctionWrapper` calls `self.fn` with its keyword arguments.
+        self.fn = _negative_cosine_similarity
+
+
+def _l2_normalize(x, axis: int):
+    """`x / max(norm(x), epsilon)` with a finite gradient where `x` is zero.
+
+    Keras's `ops.normalize` clips `rsqrt(sum(x**2))` after taking it, so a
+    zero row (a predictor whose ReLUs are all off) has the gradient
+    `0 * inf = nan` on JAX; clipping the sum first, as TensorFlow's
+    `l2_normalize` does, gives 0.
+    """
+    square_sum = keras.ops.sum(keras.ops.square(x), axis=axis, keepdims=True)
+    epsilon = keras.config.epsilon()
+    return x * keras.ops.rsqrt(keras.ops.maximum(square_sum, epsilon * epsilon))
+
+
+def _negative_cosine_similarity(y_true, y_pred, axis: int = -1):
+    y_pred = keras.ops.convert_to_tensor(y_pred)
+    y_true = keras.ops.convert_to_tensor(y_true, dtype=y_pred.dtype)
+    return -keras.ops.sum(
+        _l2_normalize(y_true, axis) * _l2_normalize(y_pred, axis), axis=axis
+    )

@@ -24,6 +24,7 @@ generator.output_shape  # (None, 64)
 
 import keras
 
+from keras_custom.layers import GlobalBatchNormalization
 from keras_custom.recipes.data import NUM_CLASSES, NUM_PIXELS
 
 #: Size of the latent vector of the GANs.
@@ -45,9 +46,12 @@ def _generator_body(x, units: int, synchronized: bool = False) -> keras.KerasTen
     """Two dense blocks (batch norm, leaky ReLU) and sigmoid pixels."""
     for index in (1, 2):
         x = keras.layers.Dense(units, name=f"dense_{index}")(x)
-        x = keras.layers.BatchNormalization(
-            synchronized=synchronized, name=f"batch_norm_{index}"
-        )(x)
+        normalization = (
+            GlobalBatchNormalization
+            if synchronized
+            else keras.layers.BatchNormalization
+        )
+        x = normalization(name=f"batch_norm_{index}")(x)
         x = keras.layers.LeakyReLU(0.2, name=f"leaky_relu_{index}")(x)
     return _pixels(x)
 

@@ -34,7 +34,11 @@ import math
 
 import keras
 
-from keras_custom.layers import PredictionHead, ProjectionHead
+from keras_custom.layers import (
+    GlobalBatchNormalization,
+    PredictionHead,
+    ProjectionHead,
+)
 from keras_custom.recipes.data import IMAGE_SHAPE, load_digits
 from keras_custom.schedules import CosineIncrease
 from keras_custom.self_supervised import (
@@ -108,7 +112,7 @@ def build_encoder(
             name=f"conv_{index}",
         )(x)
     x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
-    x = keras.layers.BatchNormalization(synchronized=True, name="batch_norm")(x)
+    x = GlobalBatchNormalization(name="batch_norm")(x)
     features = keras.layers.Dense(feature_dim, name="features")(x)
     return keras.Model(images, features, name=name)
 

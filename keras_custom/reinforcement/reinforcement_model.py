@@ -72,7 +72,7 @@ class ReinforcementModel(CustomModel):
     def _compiled(self, name: str, fn):
         """`fn` compiled once (by `name`), run on NumPy observations."""
         if name not in self._inference_functions:
-            compiled = inference_function(fn)
+            compiled = inference_function(fn, self)
             self._inference_functions[name] = lambda observations: compiled(
                 np.asarray(observations, "float32")
             )

@@ -1,5 +1,6 @@
 """The conformance harness: one matrix of checks that every model must pass."""
 
+import contextlib
 import copy
 import functools
 import math
@@ -129,6 +130,36 @@ def mirrored_strategy(devices: tuple[str, ...]) -> tf.distribute.MirroredStrateg
     ```
     """
     return tf.distribute.MirroredStrategy(list(devices))
+
+
+class _Distribution:
+    """Two devices: `MirroredStrategy` on TensorFlow, `DataParallel` on JAX.
+
+    A model is created under `creation_scope()`; `fit()` and `evaluate()`
+    run under `run_scope()` (on TensorFlow the model keeps its strategy; on
+    JAX the distribution in effect lays out the data).
+    """
+
+    def __init__(self, devices):
+        if keras.backend.backend() == "jax":
+            import jax
+
+            self.name = "DataParallel"
+            self.distribution = keras.distribution.DataParallel(
+                devices=jax.devices("cpu")[: len(devices)]
+            )
+        else:
+            self.name = "MirroredStrategy"
+            self.distribution = mirrored_strategy(tuple(devices))
+        self.replicas = len(devices)
+
+    def creation_scope(self):
+        return self.distribution.scope()
+
+    def run_scope(self):
+        if self.name == "DataParallel":
+            return self.distribution.scope()
+        return contextlib.nullcontext()
 
 
 def _count(data) -> int:
@@ -712,8 +743,14 @@ class ConformanceTests:
             except Exception as error:
                 self._assert_keras_refuses_too(model, error, "export")
                 return
-            served = keras.layers.TFSMLayer(path, call_endpoint="serve")
-            outputs = served(inputs)
+            if keras.backend.backend() == "tensorflow":
+                served = keras.layers.TFSMLayer(path, call_endpoint="serve")
+                outputs = served(inputs)
+            else:  # TFSMLayer runs on TensorFlow only; the SavedModel is the same
+                saved_model = tf.saved_model.load(path)
+                outputs = keras.tree.map_structure(
+                    np.asarray, saved_model.serve(inputs)
+                )
         self._assert_same_predictions(outputs, expected, "exported `serve`")
 
     def test_legacy_h5(self):
@@ -840,39 +877,45 @@ class ConformanceTests:
         weights = self._initial_weights()
         single = self._seeded_model(weights)
         expected = self._fit(single).history
-        strategy = mirrored_strategy(tuple(devices[:2]))
-        with strategy.scope():
+        distribution = _Distribution(devices[:2])
+        with distribution.creation_scope():
             mirrored = self._seeded_model(weights)
-        history = self._fit(mirrored).history
-        self._assert_finite(history, "MirroredStrategy fit")
+        with distribution.run_scope():
+            history = self._fit(mirrored).history
+        self._assert_finite(history, f"{distribution.name} fit")
         assert_weights_close(
             mirrored.get_weights(),
             single.get_weights(),
             self.atol,
-            "weights under MirroredStrategy vs one device",
+            f"weights under {distribution.name} vs one device",
         )
-        replicas = strategy.num_replicas_in_sync
-        for key in self.replica_divided_train_logs:
-            expected[key] = list(np.divide(expected[key], replicas))
-        self._assert_same_logs(history, expected, replicas, "fit()")
+        replicas = distribution.replicas
+        if distribution.name == "MirroredStrategy":
+            for key in self.replica_divided_train_logs:
+                expected[key] = list(np.divide(expected[key], replicas))
+        self._assert_same_logs(history, expected, distribution, "fit()")
         if self.deterministic_evaluation:
-            results = [
-                model.evaluate(
-                    **self._fit_args(),
-                    batch_size=self.batch_size,
-                    verbose=0,
-                    return_dict=True,
-                )
-                for model in (mirrored, single)
-            ]
-            self._assert_same_logs(*results, replicas, "evaluate()")
+            results = []
+            for model in (mirrored, single):
+                scope = distribution.run_scope() if model is mirrored else None
+                with scope or contextlib.nullcontext():
+                    results.append(
+                        model.evaluate(
+                            **self._fit_args(),
+                            batch_size=self.batch_size,
+                            verbose=0,
+                            return_dict=True,
+                        )
+                    )
+            self._assert_same_logs(*results, distribution, "evaluate()")
 
-    def _assert_same_logs(self, logs, expected, replicas: int, where: str) -> None:
-        """Asserts the logs of `replicas` replicas equal one device's logs
+    def _assert_same_logs(self, logs, expected, distribution, where: str) -> None:
+        """Asserts the logs of the distributed model equal one device's logs
         `expected`, naming the likely cause of a value off by the replica
         count."""
+        replicas = distribution.replicas
         assert set(logs) == set(expected), (
-            f"{where} under MirroredStrategy logged {sorted(logs)}, on one "
+            f"{where} under {distribution.name} logged {sorted(logs)}, on one "
             f"device {sorted(expected)}"
         )
         for key, values in expected.items():
@@ -882,7 +925,7 @@ class ConformanceTests:
             if factor is not None:
                 raise AssertionError(
                     f"{where} logged '{key}' = {_listed(many)} on {replicas} "
-                    f"replicas of MirroredStrategy, {factor} the "
+                    f"replicas of {distribution.name}, {factor} the "
                     f"{_listed(one)} of one device: a logged value must not "
                     "depend on the number of replicas. Compute it inside "
                     "`minimize`'s loss function or `compute_loss`; a Keras "
@@ -895,7 +938,7 @@ class ConformanceTests:
                 one,
                 rtol=1e-4,
                 atol=max(1e-5, self.atol),
-                err_msg=f"{where} '{key}' under MirroredStrategy vs one device",
+                err_msg=f"{where} '{key}' under {distribution.name} vs one device",
             )
 
     # ------------------------------------------------------------------

@@ -107,6 +107,7 @@ from keras_custom.core.keras_internals.model_attributes import (  # noqa: E402
     flatten_layers,
     loss_tracker,
     make_function,
+    optimizer_built_on,
     seed_generators,
     set_loss_tracker,
     symbolic_build,
@@ -172,6 +173,7 @@ __all__ = [
     "LossFunctionWrapper",
     "make_function",
     "minor_version",
+    "optimizer_built_on",
     "missing",
     "next_batch",
     "on_iterator_creation",
@@ -212,11 +214,7 @@ def check() -> None:
     keras_internals.check()  # silent with a supported Keras
     ```
     """
-    if keras.backend.backend() != "tensorflow":
-        raise RuntimeError(
-            "keras_custom needs the TensorFlow backend; the backend is "
-            f"{keras.backend.backend()!r}."
-        )
+    on_jax = keras.backend.backend() == "jax"
     if not hasattr(_object_registration, "GLOBAL_CUSTOM_NAMES"):
         raise missing("`object_registration.GLOBAL_CUSTOM_NAMES`", "to save variants")
     for name in ("is_op_determinism_enabled", "disable_op_determinism"):
@@ -230,11 +228,19 @@ def check() -> None:
                 f"`keras.src.losses.loss.{name}`",
                 "to compute losses as means over the replica's batch",
             )
-    for name in ("_make_function", "_maybe_symbolic_build", "_symbolic_build"):
+    hooks = ("_make_function", "_symbolic_build")
+    hooks += (
+        ("_get_jax_state", "jax_state_sync") if on_jax else ("_maybe_symbolic_build",)
+    )
+    for name in hooks:
         if not callable(getattr(keras.Model, name, None)):
             raise missing(f"the trainer hook `Model.{name}`", "to override it")
     if not callable(getattr(keras.optimizers.SGD(), "_var_key", None)):
         raise missing("`Optimizer._var_key`", "to route gradients by variable")
+    if not isinstance(
+        getattr(keras.optimizers.SGD(), "_trainable_variables", None), list
+    ):
+        raise missing("`Optimizer._trainable_variables`", "to apply gradients on JAX")
     for name in ("_unpickle_model", "_flatten_layers"):
         if not callable(getattr(keras.Model, name, None)):
             raise missing(f"`Model.{name}`", "")
@@ -248,11 +254,11 @@ def check() -> None:
         "_compile_metrics",
         "_loss_tracker",
         "_metrics",
-        "_distribute_strategy",
         "_call_has_training_arg",
         "_seed_generators",
         "_initial_epoch",
         "train_function",
+        *(("_jax_state_synced",) if on_jax else ("_distribute_strategy",)),
     ):
         if not hasattr(model, name):
             raise missing(f"`Model.{name}`", "")

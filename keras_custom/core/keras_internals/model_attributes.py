@@ -155,18 +155,77 @@ def make_function(model, step_function):
 
 
 class TrainerHooks:
-    """The private hooks of Keras's TensorFlow trainer that `CustomModel` overrides.
+    """The private hooks of Keras's trainers that `CustomModel` overrides.
 
     A mixin placed before `keras.Model` in `CustomModel`'s bases. Each hook
     delegates to a method of the model whose name says what it does, so
     that the overrides of private hooks are here and nowhere else.
     """
 
-    def _make_function(self, step_function):
+    def _make_function(self, step_function, **kwargs):
         # Reason: the TensorFlow trainer builds the train and test functions
         # from a step here; the core replaces the single-step case by a
-        # leaner function (`tensorflow_backend.one_step_function`).
-        return self._step_function(step_function, super()._make_function(step_function))
+        # leaner function (`tensorflow_functions.one_step_function`). The
+        # JAX trainer builds its predict function here (with
+        # `concatenate_outputs`), kept as it is.
+        return self._step_function(
+            step_function, super()._make_function(step_function, **kwargs)
+        )
+
+    def _get_jax_state(
+        self,
+        trainable_variables=False,
+        non_trainable_variables=False,
+        optimizer_variables=False,
+        metrics_variables=False,
+        purge_model_variables=False,
+    ):
+        # Reason: Keras's JAX trainer reads the state it passes to the
+        # train function here, with only `self.optimizer`'s variables;
+        # a `CustomModel` step updates every optimizer it holds
+        # (`_state_variables`). The values stay attached to the variables
+        # (no purge), so code that reads them between steps, such as an
+        # experience dataset choosing actions, sees the last synced ones.
+        del purge_model_variables
+        # Two variables may hold one array (a target network assigned its
+        # online network's values); Keras's predict function donates its
+        # state, and one buffer cannot be donated twice.
+        seen = set()
+
+        def value_of(variable):
+            value = variable.value
+            if id(value) in seen:
+                return keras.ops.copy(value)
+            seen.add(id(value))
+            return value
+
+        wanted = {
+            "trainable_variables": trainable_variables,
+            "non_trainable_variables": non_trainable_variables,
+            "optimizer_variables": optimizer_variables,
+            "metrics_variables": metrics_variables,
+        }
+        variables = self._state_variables()
+        return tuple(
+            [value_of(variable) for variable in variables[part]]
+            for part, asked in wanted.items()
+            if asked
+        )
+
+    def jax_state_sync(self):
+        # Reason: Keras's JAX trainer writes the state its loop holds
+        # (`_jax_state`, a private attribute) back to `self.optimizer`'s
+        # variables only; here to the variables of `_get_jax_state`.
+        state = getattr(self, "_jax_state", None)
+        if not state or self._jax_state_synced:
+            return
+        variables = self._state_variables()
+        for part, values in state.items():
+            for variable, value in zip(
+                variables[part], values or (), strict=bool(values)
+            ):
+                variable.assign(value)
+        self._jax_state_synced = True
 
     def _maybe_symbolic_build(self, iterator=None, data_batch=None):
         # Reason: `fit()` calls it with its epoch iterator just before the
@@ -179,12 +238,23 @@ class TrainerHooks:
     def _symbolic_build(self, iterator=None, data_batch=None):
         # Reason: Keras builds `self.optimizer` on every trainable variable
         # here; each named optimizer is built on its own variables instead.
+        data_batch = self._before_symbolic_build(iterator, data_batch)
+        if data_batch is not None:
+            iterator = None
         main_optimizer = getattr(self, "optimizer", None)
         set_untracked(self, "optimizer", None)
+        failure = None
         try:
             super()._symbolic_build(iterator=iterator, data_batch=data_batch)
+        except Exception as error:
+            failure = error
         finally:
             set_untracked(self, "optimizer", main_optimizer)
+        if failure is not None:
+            # Outside the `except`, so the step's own error is not chained
+            # to Keras's.
+            self._explain_build_failure(data_batch, failure)
+            raise failure
         self._after_symbolic_build()
 
 
@@ -197,3 +267,13 @@ def variable_key(optimizer, variable):
     Keras exposes no public key.
     """
     return optimizer._var_key(variable)
+
+
+def optimizer_built_on(optimizer) -> list:
+    """The variables `optimizer` was built on, in its order.
+
+    Reason: `Optimizer.stateless_apply` (how Keras's JAX trainer applies
+    gradients) takes one value per such variable, and Keras keeps the list
+    only as `Optimizer._trainable_variables`.
+    """
+    return list(optimizer._trainable_variables)
