@@ -240,7 +240,7 @@ def train_loop(loop, dataset: tf.data.Dataset, epochs: int) -> dict[str, float]:
     return logs
 
 
-def _fit_trainer(model: keras.Model, data: dict) -> Callable[[int], dict[str, float]]:
+def fit_trainer(model: keras.Model, data: dict) -> Callable[[int], dict[str, float]]:
     """`train(epochs)`: ``model.fit(**data)``; returns the last epoch's logs."""
 
     def train(epochs: int) -> dict[str, float]:
@@ -286,7 +286,7 @@ class Builders:
             model = build(form.model, parts)
             model.compile(steps_per_execution=form.steps_per_execution)
             # Already shuffled: `fit` would warn that it ignores `shuffle`.
-            return _fit_trainer(model, arrays or {"x": dataset(), "shuffle": False})
+            return fit_trainer(model, arrays or {"x": dataset(), "shuffle": False})
 
         return build_and_warm_up(form, make_train, steps_per_epoch)
 
@@ -657,18 +657,25 @@ def format_tables(summary: dict[str, Any]) -> str:
 
 
 def versions() -> dict[str, str]:
-    """The versions of Python, Keras, TensorFlow and keras_custom."""
+    """The versions of Python, Keras, TensorFlow, keras_custom (and JAX), and
+    the Keras backend."""
     import keras
     import tensorflow as tf
 
     import keras_custom
 
-    return {
+    found = {
         "keras": keras.__version__,
         "tensorflow": tf.__version__,
         "keras_custom": keras_custom.__version__,
         "python": platform.python_version(),
+        "backend": keras.backend.backend(),
     }
+    if found["backend"] == "jax":
+        import jax
+
+        found["jax"] = jax.__version__
+    return found
 
 
 def print_environment() -> tuple[float, float, float]:

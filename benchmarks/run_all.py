@@ -8,9 +8,9 @@ resident set size (what ``VmHWM`` shows while it runs). The baseline of the
 memory column is a subprocess that trains only the plain ``keras.Model``
 MLP of ``overhead.py`` (its ``keras`` form) with ``fit()``.
 
-The benchmarks, with settings chosen so that the whole run takes about 10
-minutes on 2 quiet cores and up to about 15 under load (``--quick``: about 3
-to 6 minutes):
+The benchmarks, with settings chosen so that the whole run takes about 28
+minutes on 2 quiet cores (about 18 of them ``backends.py``) and more under
+load (``--quick``: about 6 to 10 minutes):
 
 - ``overhead.py``: ``CustomModel`` against ``keras.Model``;
 - ``generative.py``: ``GAN``, ``VAE`` against hand-written loops;
@@ -19,7 +19,11 @@ to 6 minutes):
 - ``fit_vs_loop.py``: ``WGANGP``, ``ConditionalGAN``, ``Distiller``,
   ``FixMatch``, ``MeanTeacher``, ``SharpnessAwareModel``,
   ``AdversarialModel``, ``DQN``, ``ActorCritic`` against hand-written loops;
-- ``load.py``: resident memory and traces over many steps.
+- ``load.py``: resident memory and traces over many steps;
+- ``backends.py``: every model's ``fit()`` on JAX against ``fit()`` on
+  TensorFlow (its children run on each backend, alternately), and JAX
+  ``fit()`` against hand-written JAX loops; it fills the report's
+  ``JAX / TF fit`` column and adds its own rows.
 
 ``reinforcement.py`` (time to solve CartPole) is a quality report of 8 to
 15 minutes and is not run unless ``--reinforcement`` is given (then with
@@ -93,6 +97,10 @@ SETTINGS = {
     "baseline": (
         ["--rounds", "3", "--epochs", "4"],
         ["--rounds", "2", "--epochs", "2"],
+    ),
+    "backends": (
+        ["--rounds", "3", "--inner-rounds", "3", "--epochs", "10"],
+        ["--rounds", "1", "--inner-rounds", "2", "--epochs", "3"],
     ),
     "reinforcement": (["--seeds", "0"], ["--seeds", "0", "--max-seconds", "120"]),
 }
@@ -208,6 +216,7 @@ def plan(args: argparse.Namespace) -> list[Job]:
                 )
             )
     jobs.append(Job("load", "load.py", SETTINGS["load"][mode]))
+    jobs.append(Job("backends", "backends.py", SETTINGS["backends"][mode]))
     if args.reinforcement:
         jobs.append(
             Job("reinforcement", "reinforcement.py", SETTINGS["reinforcement"][mode])
@@ -270,6 +279,15 @@ def memory_total() -> str:
 
 
 def versions(jobs: list[Job]) -> dict[str, str]:
+    found = _versions(jobs)
+    found["jax"] = "-"
+    for job in jobs:
+        if job.script == "backends.py" and isinstance(job.result, dict):
+            found["jax"] = str(job.result["environment"].get("jax", {}).get("jax"))
+    return found
+
+
+def _versions(jobs: list[Job]) -> dict[str, str]:
     for job in jobs:
         if isinstance(job.result, dict) and "environment" in job.result:
             env = job.result["environment"]
@@ -405,6 +423,33 @@ def rows_of(job: Job, baseline_rss: float | None) -> list[dict]:
                 }
             )
         return rows
+    if script == "backends.py":
+        rows = []
+        for row in job.result["summary"]:
+            notes = (
+                f"TF {row['tensorflow_ms_per_step']:.2f} ms/step, JAX "
+                f"{row['jax_ms_per_step']:.2f} "
+                f"({1 / row['jax_over_tensorflow']['median']:.1f}x faster)"
+            )
+            if "fit_over_jax_loop" in row:
+                loop = row["fit_over_jax_loop"]
+                notes += (
+                    f"; hand-written JAX loop {row['jax_loop_ms_per_step']:.2f} "
+                    f"ms/step, JAX fit / loop {loop['median']:.2f} "
+                    f"({loop['min']:.2f}-{loop['max']:.2f}), steady "
+                    f"{row['steady_fit_over_jax_loop']:.2f}"
+                )
+            rows.append(
+                {
+                    **memory,
+                    "benchmark": script,
+                    "model": row["label"],
+                    "baseline": "fit() on TensorFlow",
+                    "ratio": row["jax_over_tensorflow"],
+                    "notes": notes,
+                }
+            )
+        return rows
     if script == "reinforcement.py":
         rows = []
         for run in job.result["runs"]:
@@ -440,6 +485,12 @@ def format_report(
     """The Markdown report and its rows."""
     baseline_rss = jobs[0].peak_rss_mib if jobs and jobs[0].result else None
     rows = [row for job in jobs for row in rows_of(job, baseline_rss)]
+    jax_ratios = {
+        row["label"]: row["jax_over_tensorflow"]["median"]
+        for job in jobs
+        if job.script == "backends.py" and job.result
+        for row in job.result["summary"]
+    }
     env = meta["versions"]
     load = meta["load"]
     mode = "quick (`--quick`)" if args.quick else "full (default settings)"
@@ -456,7 +507,8 @@ def format_report(
         f"{load['after'][0]:.2f} after; sampled every 5 s during the run: "
         f"median {load['median']:.2f}, min {load['min']:.2f}, max {load['max']:.2f}",
         f"- **Versions**: Python {env['python']}, keras {env['keras']}, "
-        f"tensorflow {env['tensorflow']}, keras_custom {env['keras_custom']}",
+        f"tensorflow {env['tensorflow']}, jax {env['jax']}, "
+        f"keras_custom {env['keras_custom']}",
         f"- **Wall time**: {meta['seconds']:.0f} s",
         "",
         "Time ratios are `fit / baseline`, the median over rounds of the "
@@ -465,14 +517,20 @@ def format_report(
         "The CPU ratio is the same median from process CPU time, less "
         "disturbed by other processes. The spe=16 speed-up is the time per "
         "step of `fit()` with `steps_per_execution=1` over that with 16 "
-        "(wall / CPU). Peak RSS is the peak resident memory of the benchmark's "
+        "(wall / CPU). `JAX / TF fit` is the model's time per step of `fit()` "
+        "on JAX over that on TensorFlow (`backends.py`: NumPy input where the "
+        "batches allow, the median "
+        "over rounds of alternating subprocesses, one per backend; below 1/3 "
+        "means at least 3 times faster on JAX). Peak RSS is the peak resident "
+        "memory of the benchmark's "
         "subprocess (`ru_maxrss`), which holds every form of the row's "
         "benchmark (loop and fits), against the subprocess that trains only "
         "overhead.py's plain `keras.Model`.",
         "",
         *common.table_head(
             *("benchmark", "model", "baseline", "time ratio (median, range)"),
-            *("CPU ratio", "spe=16 speed-up (wall / CPU)", "peak RSS MiB"),
+            *("CPU ratio", "spe=16 speed-up (wall / CPU)", "JAX / TF fit"),
+            *("peak RSS MiB",),
             *("RSS / baseline", "notes"),
         ),
     ]
@@ -485,7 +543,8 @@ def format_report(
         lines.append(
             f"| {row['benchmark']} | {row['model']} | {row['baseline']} "
             f"| {_ratio_cell(row.get('ratio'))} | {_f(row.get('cpu_ratio'))} "
-            f"| {speedup} | {_f(row['rss'], '.0f')} | {_f(row['rss_ratio'])} "
+            f"| {speedup} | {_f(jax_ratios.get(row['model']), '.3f')} "
+            f"| {_f(row['rss'], '.0f')} | {_f(row['rss_ratio'])} "
             f"| {row['notes']} |"
         )
     lines += ["", *common.table_head("subprocess", "wall s", "peak RSS MiB", "exit")]

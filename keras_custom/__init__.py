@@ -44,7 +44,7 @@ from keras_custom.core.backend import SUPPORTED_BACKENDS
 from keras_custom.generative import GAN, VAE, WGANGP, ConditionalGAN
 from keras_custom.reinforcement import DQN, ActorCritic
 from keras_custom.robust import AdversarialModel, SharpnessAwareModel
-from keras_custom.self_supervised import BYOL, BarlowTwins, SimCLR, SimSiam
+from keras_custom.self_supervised import BYOL, BarlowTwins, SimCLR, SimSiam, VICReg
 from keras_custom.semi_supervised import Distiller, FixMatch, MeanTeacher
 
 try:
@@ -69,6 +69,7 @@ __all__ = [
     "CustomModel",
     "SimCLR",
     "SimSiam",
+    "VICReg",
     "callbacks",
     "datasets",
     "layers",

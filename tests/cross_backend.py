@@ -28,6 +28,7 @@ CASES = (
     "test_self_supervised_conformance.TestSimSiam",
     "test_self_supervised_conformance.TestBYOL",
     "test_self_supervised_conformance.TestBarlowTwins",
+    "test_self_supervised_conformance.TestVICReg",
     "test_semi_supervised_conformance.TestDistiller",
     "test_semi_supervised_conformance.TestFixMatch",
     "test_semi_supervised_conformance.TestMeanTeacher",

@@ -35,6 +35,7 @@ OTHER_CASES = [
     "tests.test_generative_conformance:TestConditionalGAN",
     "tests.test_self_supervised_conformance:TestSimSiam",
     "tests.test_self_supervised_conformance:TestBarlowTwins",
+    "tests.test_self_supervised_conformance:TestVICReg",
     "tests.test_semi_supervised_conformance:TestDistiller",
     "tests.test_semi_supervised_conformance:TestMeanTeacher",
     "tests.test_robust_conformance:TestAdversarialPGD",

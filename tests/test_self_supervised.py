@@ -1,4 +1,4 @@
-"""BYOL's target network, the online probe, the heads and the EMA schedule."""
+"""BYOL's target, the online probe, the heads, the EMA schedule, VICReg's terms."""
 
 import os
 import tempfile
@@ -7,7 +7,7 @@ import keras
 import numpy as np
 import pytest
 
-from keras_custom import BYOL, SimSiam
+from keras_custom import BYOL, SimSiam, VICReg
 from keras_custom.core import input_gradients
 from keras_custom.layers import PredictionHead, ProjectionHead, TargetNetwork
 from keras_custom.schedules import CosineIncrease
@@ -207,3 +207,33 @@ def test_cosine_increase_equals_the_byol_formula():
     )
     with pytest.raises(ValueError, match="steps"):
         CosineIncrease(0.9, 1.0, steps=0)
+
+
+def test_vicreg_logs_the_terms_of_its_loss():
+    """`loss` is the weighted sum of the three logged terms, in fit and evaluate."""
+    keras.utils.set_random_seed(0)
+    weights = {"invariance_weight": 3.0, "variance_weight": 5.0}
+    model = VICReg(encoder(), projector(), augmenter(), **weights, covariance_weight=2)
+    assert (model.invariance_weight, model.variance_weight) == (3.0, 5.0)
+    assert model.covariance_weight == 2.0
+    model.compile(optimizer=keras.optimizers.SGD(0.05))
+    x, _ = digit_images()
+    history = model.fit(x, batch_size=16, epochs=2, verbose=0).history
+    result = model.evaluate(x, batch_size=16, verbose=0, return_dict=True)
+    for logs in ({k: v[-1] for k, v in history.items()}, result):
+        assert set(logs) == {
+            "loss",
+            "invariance_loss",
+            "variance_loss",
+            "covariance_loss",
+        }
+        np.testing.assert_allclose(
+            logs["loss"],
+            3 * logs["invariance_loss"]
+            + 5 * logs["variance_loss"]
+            + 2 * logs["covariance_loss"],
+            rtol=1e-5,
+        )
+    clone = VICReg.from_config(model.get_config())
+    assert clone.get_config()["invariance_weight"] == 3.0
+    assert clone.vicreg_loss.get_config() == model.vicreg_loss.get_config()

@@ -1,9 +1,9 @@
-"""SimCLR, SimSiam, BYOL and Barlow Twins pass the conformance harness."""
+"""SimCLR, SimSiam, BYOL, Barlow Twins and VICReg pass the conformance harness."""
 
 import keras
 import numpy as np
 
-from keras_custom import BYOL, BarlowTwins, SimCLR, SimSiam
+from keras_custom import BYOL, BarlowTwins, SimCLR, SimSiam, VICReg
 from keras_custom.layers import PredictionHead, ProjectionHead
 from keras_custom.schedules import CosineIncrease
 from keras_custom.self_supervised import small_image_augmenter
@@ -154,4 +154,23 @@ class TestBarlowTwins(SelfSupervisedTests):
     def build_model(self):
         return BarlowTwins(
             encoder(), projector(), augmenter(), redundancy_weight=0.1, num_classes=10
+        )
+
+
+class TestVICReg(SelfSupervisedTests):
+    log_keys = SelfSupervisedTests.log_keys | {
+        "invariance_loss",
+        "variance_loss",
+        "covariance_loss",
+    }
+
+    def build_model(self):
+        return VICReg(
+            encoder(),
+            projector(),
+            augmenter(),
+            invariance_weight=10.0,
+            variance_weight=20.0,
+            covariance_weight=2.0,
+            num_classes=10,
         )

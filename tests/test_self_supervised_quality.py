@@ -13,6 +13,14 @@ notebooks use), with a fixed seed. Then, with the encoder frozen:
   with a fixed seed, features standardized) reaches at least 0.80 test
   accuracy, and at least 15 points more than the same encoder at random
   initialization (the same architecture and seed, untrained).
+
+VICReg, added later, has higher bars (`STRICTER`), set from its recipe over
+seeds 0 to 6 (2-core CPU, Keras 3.15.1, TensorFlow 2.21): 5-NN accuracy
+0.981 to 0.994 (bar 0.95), few-shot accuracy 0.958 to 0.969 (bar 0.90), 21
+to 29 points above the untrained encoder's 0.675 to 0.753 (bar 15), mean
+embedding std 0.163 to 0.167 and smallest std of a dimension 0.094 to 0.123
+for a collapse threshold of 0.088 (bar: every dimension at least half the
+threshold, 0.044); 42 to 49 s of training under a load average of 4 to 6.
 """
 
 import numpy as np
@@ -28,6 +36,11 @@ COLLAPSE_STD_FACTOR = 0.5
 MIN_KNN_ACCURACY = 0.92
 MIN_FEW_SHOT_ACCURACY = 0.80
 MIN_FEW_SHOT_GAIN = 0.15
+#: Higher bars of one model, where its seeds clear them with a margin (see
+#: above); `min_std_factor`: every dimension's std at least that over sqrt(d).
+STRICTER = {
+    "vicreg": {"knn": 0.95, "few_shot": 0.90, "min_std_factor": 0.25},
+}
 
 # ----------------------------------------------------------------------
 # The scores themselves (fast)
@@ -89,7 +102,7 @@ def test_untrained_encoder_is_the_same_for_every_model():
     """The random-initialization baseline depends on the seed alone."""
     weights = [
         recipes.build_self_supervised(name, seed=SEED).encoder.get_weights()
-        for name in recipes.MODEL_NAMES
+        for name in recipes.ALL_MODEL_NAMES
     ]
     for other in weights[1:]:
         for first, second in zip(weights[0], other, strict=True):
@@ -109,6 +122,7 @@ def test_untrained_encoder_is_the_same_for_every_model():
         "simsiam",
         "byol",
         "barlow_twins",
+        "vicreg",
     ],
 )
 def test_representation_quality(name):
@@ -127,8 +141,14 @@ def test_representation_quality(name):
         COLLAPSE_STD_FACTOR / np.sqrt(dims)
     )
     assert trained["embedding_std"] >= COLLAPSE_STD_FACTOR / np.sqrt(dims), report
-    assert trained["knn_accuracy"] >= MIN_KNN_ACCURACY, report
-    assert trained["few_shot_accuracy"] >= MIN_FEW_SHOT_ACCURACY, report
+    bars = STRICTER.get(name, {})
+    assert trained["knn_accuracy"] >= bars.get("knn", MIN_KNN_ACCURACY), report
+    assert trained["few_shot_accuracy"] >= bars.get(
+        "few_shot", MIN_FEW_SHOT_ACCURACY
+    ), report
+    if "min_std_factor" in bars:
+        minimum = bars["min_std_factor"] / np.sqrt(dims)
+        assert trained["min_embedding_std"] >= minimum, report
     assert (
         trained["few_shot_accuracy"]
         >= baseline["few_shot_accuracy"] + MIN_FEW_SHOT_GAIN

@@ -10,8 +10,8 @@ gymnasium's CartPole. One module per family of models:
 - `generative`: the recipes of `GAN`, `WGANGP`, `ConditionalGAN` and `VAE`,
   with their networks in `generative_networks` and the judge of the
   generated digits in `generative_scores`;
-- `self_supervised`: the networks and recipe of `SimCLR`, `SimSiam`, `BYOL`
-  and `BarlowTwins`, with the scores of their features in
+- `self_supervised`: the networks and recipe of `SimCLR`, `SimSiam`, `BYOL`,
+  `BarlowTwins` and `VICReg`, with the scores of their features in
   `self_supervised_scores`;
 - `semi_supervised`: the recipes of `FixMatch` and `MeanTeacher` and their
   supervised baselines; `distillation`: those of the `Distiller`;

@@ -23,7 +23,7 @@ def _feature_dim(encoder) -> int:
 
 
 class SelfSupervisedModel(CustomModel):
-    """The base of SimCLR, SimSiam, BYOL and Barlow Twins.
+    """The base of SimCLR, SimSiam, BYOL, Barlow Twins and VICReg.
 
     A subclass gives `representation_loss(view_1, view_2, training)`; this
     class makes the two views of each batch with `augmenter(x,
@@ -172,16 +172,21 @@ class SelfSupervisedModel(CustomModel):
         """The projections of both views, gathered over the replicas.
 
         For a loss that is a statistic of the whole batch (SimCLR's
-        negatives, Barlow Twins' cross-correlation): under a distribution
-        strategy every replica computes it on the global batch, as one
-        device would, and the gradients reach each replica's own examples.
+        negatives, Barlow Twins' cross-correlation, VICReg's variance and
+        covariance): under a distribution strategy every replica computes
+        it on the global batch, as one device would, and the gradients
+        reach each replica's own examples.
         """
         return tuple(
             all_gather(self.project(view, training)) for view in (view_1, view_2)
         )
 
     def representation_loss(self, view_1, view_2, training: bool):
-        """The self-supervised loss of two views of a batch (a batch mean)."""
+        """The self-supervised loss of two views of a batch (a batch mean).
+
+        A scalar, or a dict of named terms with the total under `"loss"`
+        (each term is logged; its tracker is added in `__init__`).
+        """
         raise NotImplementedError(
             f"{type(self).__name__} must implement `representation_loss`."
         )
