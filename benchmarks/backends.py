@@ -181,15 +181,20 @@ def loop_trainer(model: str, networks, data: dict) -> Callable[[int], dict]:
     return train
 
 
-def prepare(model: str, form: common.Form) -> common.Prepared:
-    """`form` of `model` built on fresh networks and warmed up."""
-    build, data, steps_per_epoch = model_and_input(model)
+def prepare(
+    model: str, form: common.Form, built: tuple[Callable[[], Any], dict, int]
+) -> common.Prepared:
+    """`form` of `model` built on fresh networks and warmed up.
+
+    `built` is `model_and_input(model)`, made once for all forms of `model`.
+    """
+    build, data, steps_per_epoch = built
 
     def make_train():
         library_model, networks = build()
         if form.kind == "loop":
             return loop_trainer(model, networks, data)
-        if model == "keras_mlp" or model == "mlp":
+        if model in CLASSIFIERS:
             import keras
 
             library_model.compile(
@@ -221,8 +226,9 @@ def child(args: argparse.Namespace) -> None:
             group.append(
                 common.Form(model, "jax_loop", "hand-written JAX loop", "loop")
             )
+        built = model_and_input(model)
         for form in group:
-            prepared[form.key] = prepare(model, form)
+            prepared[form.key] = prepare(model, form, built)
             print(
                 f"[{backend}] prepared {form.key} in "
                 f"{prepared[form.key].setup_seconds:.1f}s",
