@@ -38,7 +38,15 @@ from typing import TextIO
 
 #: The demos of `keras_custom.demo.DEMOS`, in the order they run (a test
 #: checks that the two agree).
-DEMO_NAMES = ("classifier", "gan", "vae", "simsiam", "fixmatch", "actor_critic")
+DEMO_NAMES = (
+    "classifier",
+    "gan",
+    "vae",
+    "diffusion",
+    "simsiam",
+    "fixmatch",
+    "actor_critic",
+)
 #: The folder the demos write to unless told otherwise (as
 #: `keras_custom.demo.DEFAULT_OUTPUT_DIR`).
 DEFAULT_OUTPUT_DIR = "keras_custom_demo"

@@ -149,7 +149,7 @@ def model_and_input(model: str) -> tuple[Callable[[], Any], dict[str, Any], int]
     else:
         dataset = fit_vs_loop.make_dataset(model, samples, BATCH_SIZE)
         data = numpy_input(dataset) or {"x": dataset}
-        if model in ("dqn", "actor_critic"):
+        if model in ("dqn", "actor_critic", "ppo"):
             data["shuffle"] = False
 
         def build():

@@ -43,7 +43,7 @@ TARGET_RATIO = 1.05
 SPEEDUP_SPE = 16
 
 GENERATIVE_MODELS = ("gan", "vae")
-SELF_SUPERVISED_MODELS = ("simclr", "simsiam", "byol", "barlow_twins")
+SELF_SUPERVISED_MODELS = ("simclr", "simsiam", "byol", "barlow_twins", "vicreg")
 FIT_VS_LOOP_MODELS = (
     "wgan_gp",
     "conditional_gan",
@@ -54,6 +54,8 @@ FIT_VS_LOOP_MODELS = (
     "adversarial",
     "dqn",
     "actor_critic",
+    "diffusion",
+    "ppo",
 )
 #: The keras_custom class of each model of the fit-against-loop benchmarks.
 LIBRARY_CLASSES = {
@@ -63,6 +65,7 @@ LIBRARY_CLASSES = {
     "simsiam": "SimSiam",
     "byol": "BYOL",
     "barlow_twins": "BarlowTwins",
+    "vicreg": "VICReg",
     "wgan_gp": "WGANGP",
     "conditional_gan": "ConditionalGAN",
     "distiller": "Distiller",
@@ -72,6 +75,8 @@ LIBRARY_CLASSES = {
     "adversarial": "AdversarialModel",
     "dqn": "DQN",
     "actor_critic": "ActorCritic",
+    "diffusion": "DiffusionModel",
+    "ppo": "PPO",
 }
 
 

@@ -3,9 +3,10 @@
 `generative.py` covers `GAN` and `VAE`, `self_supervised.py` the four
 self-supervised models. This script does the same for the rest of
 keras_custom: `WGANGP`, `ConditionalGAN`, `Distiller`, `FixMatch`,
-`MeanTeacher`, `SharpnessAwareModel`, `AdversarialModel`, `DQN` and
-`ActorCritic`. Each model is trained in three forms on the same networks,
-the same initial weights and the same `tf.data.Dataset` of batches:
+`MeanTeacher`, `SharpnessAwareModel`, `AdversarialModel`, `DQN`,
+`ActorCritic`, `DiffusionModel` and `PPO`. Each model is trained in three
+forms on the same networks, the same initial weights and the same
+`tf.data.Dataset` of batches:
 
 - ``loop``: a ``@tf.function`` train step written by hand with
   ``tf.GradientTape`` and ``apply_gradients``, doing the model's mathematics
@@ -15,10 +16,25 @@ the same initial weights and the same `tf.data.Dataset` of batches:
 - ``fit_spe16``: the same with ``compile(steps_per_execution=16)``.
 
 The data are the bundled 8x8 digits (flattened, divided by 16, tiled to
-``--samples`` rows) for the image models; DQN and ActorCritic train on
+``--samples`` rows) for the image models (scaled to [-1, 1] for
+`DiffusionModel`, as its recipes do); DQN, ActorCritic and PPO train on
 fixed random transition batches (a ``tf.data.Dataset`` of dict batches,
 CartPole-shaped: 4 observations, 2 actions), so the update step is timed,
 not the environment.
+
+`DiffusionModel` is benchmarked with the recipes' process (1000 steps,
+cosine schedule, epsilon prediction, Adam 2e-3) but a small denoiser
+(`TimestepEmbedding(32)`, two dense layers of 128), a constant
+``ema_decay`` of 0.999 and no Min-SNR weighting (``min_snr_gamma=None``),
+so the loop's step is the plain one: a random time step and noise per
+example, ``x_t``, the network's prediction of the noise, its mean squared
+error, one Adam step, then the moving average of the network. `PPO` is
+benchmarked as `cartpole_ppo` configures it (clip 0.2, value weight 0.5,
+entropy weight 0, Adam 1e-3 with epsilon 1e-5 and global clipnorm 0.5,
+minibatches of 256 transitions) on fixed minibatches that carry the
+behaviour policy's ``log_probability``; the loop does one step of the
+clipped surrogate, the value loss and the entropy, with the advantages
+normalized over each minibatch.
 
 As in ``self_supervised.py``, each form is built, compiled and warmed up
 (tracing) once; then the forms are timed in alternating rounds in one
@@ -76,6 +92,17 @@ GAMMA = 0.99
 TAU = 0.005
 VALUE_WEIGHT = 0.5
 ENTROPY_WEIGHT = 0.01
+# DiffusionModel: the recipes' process and optimizer, a small denoiser.
+DIFFUSION_TIMESTEPS = 1000
+DIFFUSION_SCHEDULE = "cosine"
+DIFFUSION_LEARNING_RATE = 2e-3
+DIFFUSION_EMA_DECAY = 0.999
+TIME_FEATURES = 32
+# PPO: the cartpole_ppo recipe (8 environments x 32 steps, one minibatch).
+PPO_BATCH = 256
+PPO_CLIP_RATIO = 0.2
+PPO_VALUE_WEIGHT = 0.5
+PPO_ENTROPY_WEIGHT = 0.0
 
 
 # ----------------------------------------------------------------------
@@ -92,8 +119,8 @@ def make_dataset(model: str, samples: int, batch_size: int) -> tf.data.Dataset:
     DQN and ActorCritic: fixed transition batches, not shuffled.
     """
     rng = np.random.default_rng(common.SEED)
-    if model in ("dqn", "actor_critic"):
-        size = DQN_BATCH if model == "dqn" else A2C_BATCH
+    if model in ("dqn", "actor_critic", "ppo"):
+        size = {"dqn": DQN_BATCH, "actor_critic": A2C_BATCH, "ppo": PPO_BATCH}[model]
         count = (samples // batch_size) * size
         observations = rng.normal(size=(count, OBSERVATIONS)).astype("float32")
         actions = rng.integers(0, ACTIONS, size=count).astype("int32")
@@ -114,6 +141,11 @@ def make_dataset(model: str, samples: int, batch_size: int) -> tf.data.Dataset:
                 "advantage": rng.normal(size=count).astype("float32"),
                 "return": rng.normal(size=count).astype("float32"),
             }
+        if model == "ppo":
+            # The behaviour policy's log-probability: near log(1/2).
+            transitions["log_probability"] = (
+                np.log(0.5) + 0.1 * rng.normal(size=count)
+            ).astype("float32")
         return tf.data.Dataset.from_tensor_slices(transitions).batch(size)
     samples = common.whole_batches(samples, batch_size)
     x, y = common.tiled_digits(samples)
@@ -127,6 +159,8 @@ def make_dataset(model: str, samples: int, batch_size: int) -> tf.data.Dataset:
         ).map(lambda labeled, x_u: ((labeled[0], x_u), labeled[1]))
     if model == "wgan_gp":
         return common.shuffled_batches(x, batch_size)
+    if model == "diffusion":
+        return common.shuffled_batches(2.0 * x - 1.0, batch_size)
     return common.shuffled_batches((x, y), batch_size)
 
 
@@ -154,6 +188,23 @@ def conditioned(size: int, outputs: int, activation=None) -> keras.Model:
     return keras.Model([features, labels], out)
 
 
+def denoiser() -> keras.Model:
+    """`[x_t, t] -> predicted noise`: a small version of the recipes' MLP."""
+    samples = keras.Input((PIXELS,))
+    timesteps = keras.Input((), dtype="int32")
+    time = keras_custom.layers.TimestepEmbedding(TIME_FEATURES)(timesteps)
+    hidden = keras.layers.Add()(
+        [
+            keras.layers.Dense(HIDDEN)(samples),
+            keras.layers.Dense(HIDDEN, activation="silu")(time),
+        ]
+    )
+    hidden = keras.layers.Dense(HIDDEN, activation="silu")(
+        keras.layers.Activation("silu")(hidden)
+    )
+    return keras.Model([samples, timesteps], keras.layers.Dense(PIXELS)(hidden))
+
+
 def build_networks(model: str) -> list[keras.Model]:
     """Fresh networks of `model` (random weights)."""
     if model == "wgan_gp":
@@ -169,7 +220,9 @@ def build_networks(model: str) -> list[keras.Model]:
         return [mlp(PIXELS, [256, 256], CLASSES)]
     if model == "dqn":
         return [mlp(OBSERVATIONS, [256, 256], ACTIONS)]
-    # actor_critic: policy, value
+    if model == "diffusion":
+        return [denoiser()]
+    # actor_critic and ppo: policy, value
     return [
         mlp(OBSERVATIONS, [64, 64], ACTIONS, activation="tanh"),
         mlp(OBSERVATIONS, [64, 64], 1, activation="tanh"),
@@ -192,6 +245,10 @@ def dcgan_adam() -> keras.optimizers.Optimizer:
 
 def rl_adam(model: str) -> keras.optimizers.Optimizer:
     """The CartPole recipes' optimizers."""
+    if model == "ppo":
+        return keras.optimizers.Adam(
+            learning_rate=1e-3, epsilon=1e-5, global_clipnorm=0.5
+        )
     clipnorm = 10.0 if model == "dqn" else 0.5
     return keras.optimizers.Adam(learning_rate=1e-3, global_clipnorm=clipnorm)
 
@@ -569,6 +626,106 @@ class ActorCriticLoop(Loop):
         self.record(loss, policy_loss, value_loss, entropy)
 
 
+class DiffusionLoop(Loop):
+    """Ho et al.'s training step (epsilon prediction), then the EMA update."""
+
+    names = ("loss",)
+
+    def setup(self):
+        self.optimizer = keras.optimizers.Adam(DIFFUSION_LEARNING_RATE)
+        self.ema = frozen_copy(self.networks[0])
+        alpha_bars = keras_custom.generative.diffusion_schedule.alpha_bars(
+            DIFFUSION_TIMESTEPS, DIFFUSION_SCHEDULE
+        )
+        self.alpha_bar = tf.constant(alpha_bars, "float32")
+
+    def step(self, x):
+        (network,) = self.networks
+        batch_size = tf.shape(x)[0]
+        timesteps = tf.minimum(
+            tf.cast(
+                tf.floor(tf.random.uniform([batch_size]) * DIFFUSION_TIMESTEPS),
+                tf.int32,
+            ),
+            DIFFUSION_TIMESTEPS - 1,
+        )
+        noise = tf.random.normal(tf.shape(x))
+        alpha_bar = tf.gather(self.alpha_bar, timesteps)[:, None]
+        x_t = tf.sqrt(alpha_bar) * x + tf.sqrt(1.0 - alpha_bar) * noise
+        with tf.GradientTape() as tape:
+            prediction = network([x_t, timesteps], training=True)
+            loss = tf.reduce_mean(
+                tf.reduce_mean(tf.square(prediction - noise), axis=-1)
+            )
+        common.apply_gradients(self.optimizer, tape, loss, network.trainable_variables)
+        decay = tf.constant(DIFFUSION_EMA_DECAY, "float32")
+        common.moving_average(
+            zip(self.ema.weights, network.weights, strict=True), decay
+        )
+        self.record(loss)
+
+
+class PpoLoop(Loop):
+    """PPO-Clip: one minibatch step of the clipped surrogate, value, entropy."""
+
+    names = (
+        "loss",
+        "policy_loss",
+        "value_loss",
+        "entropy",
+        "approx_kl",
+        "clip_fraction",
+    )
+
+    def setup(self):
+        self.optimizer = rl_adam("ppo")
+
+    def step(self, batch):
+        policy, value = self.networks
+        variables = policy.trainable_variables + value.trainable_variables
+        actions = tf.cast(batch["action"], tf.int32)
+        advantages = batch["advantage"]
+        advantages = (advantages - tf.reduce_mean(advantages)) / (
+            tf.math.reduce_std(advantages) + 1e-8
+        )
+        with tf.GradientTape() as tape:
+            observations = batch["observation"]
+            log_probabilities = tf.nn.log_softmax(
+                policy(observations, training=True), axis=-1
+            )
+            values = tf.reshape(value(observations, training=True), (-1,))
+            taken = tf.reduce_sum(
+                log_probabilities * tf.one_hot(actions, ACTIONS), axis=-1
+            )
+            log_ratio = taken - batch["log_probability"]
+            ratio = tf.exp(log_ratio)
+            clipped = tf.clip_by_value(
+                ratio, 1.0 - PPO_CLIP_RATIO, 1.0 + PPO_CLIP_RATIO
+            )
+            policy_loss = -tf.reduce_mean(
+                tf.minimum(ratio * advantages, clipped * advantages)
+            )
+            value_loss = tf.reduce_mean(tf.square(batch["return"] - values))
+            entropy = -tf.reduce_mean(
+                tf.reduce_sum(tf.exp(log_probabilities) * log_probabilities, -1)
+            )
+            loss = (
+                policy_loss
+                + PPO_VALUE_WEIGHT * value_loss
+                - PPO_ENTROPY_WEIGHT * entropy
+            )
+        common.apply_gradients(self.optimizer, tape, loss, variables)
+        log_ratio, ratio = tf.stop_gradient(log_ratio), tf.stop_gradient(ratio)
+        self.record(
+            loss,
+            policy_loss,
+            value_loss,
+            entropy,
+            tf.reduce_mean((ratio - 1.0) - log_ratio),
+            tf.reduce_mean(tf.cast(tf.abs(ratio - 1.0) > PPO_CLIP_RATIO, "float32")),
+        )
+
+
 LOOPS: dict[str, type[Loop]] = {
     "wgan_gp": WganGpLoop,
     "conditional_gan": ConditionalGanLoop,
@@ -579,6 +736,8 @@ LOOPS: dict[str, type[Loop]] = {
     "adversarial": AdversarialLoop,
     "dqn": DqnLoop,
     "actor_critic": ActorCriticLoop,
+    "diffusion": DiffusionLoop,
+    "ppo": PpoLoop,
 }
 
 
@@ -651,6 +810,25 @@ def library_model(model: str, networks: list[keras.Model]) -> keras.Model:
             double_q=True,
             optimizer=rl_adam("dqn"),
         )
+    if model == "diffusion":
+        return kc.DiffusionModel(
+            networks[0],
+            timesteps=DIFFUSION_TIMESTEPS,
+            schedule=DIFFUSION_SCHEDULE,
+            prediction="epsilon",
+            ema_decay=DIFFUSION_EMA_DECAY,
+            sample_range=(-1.0, 1.0),
+            min_snr_gamma=None,
+            optimizer=keras.optimizers.Adam(DIFFUSION_LEARNING_RATE),
+        )
+    if model == "ppo":
+        return kc.PPO(
+            *networks,
+            clip_ratio=PPO_CLIP_RATIO,
+            value_weight=PPO_VALUE_WEIGHT,
+            entropy_weight=PPO_ENTROPY_WEIGHT,
+            optimizer=rl_adam("ppo"),
+        )
     return kc.ActorCritic(
         *networks,
         value_weight=VALUE_WEIGHT,
@@ -677,8 +855,8 @@ def parse_args(argv: list[str] | None = None):
         samples=4096,
         models=MODELS,
         batch_help="labeled batch size of the image models (the unlabeled batch is "
-        f"{UNLABELED_RATIO}x; DQN and ActorCritic take {DQN_BATCH} and "
-        f"{A2C_BATCH} transitions)",
+        f"{UNLABELED_RATIO}x; DQN, ActorCritic and PPO take {DQN_BATCH}, "
+        f"{A2C_BATCH} and {PPO_BATCH} transitions)",
     )
     return common.parse(parser, argv, MODELS)
 

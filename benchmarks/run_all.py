@@ -27,7 +27,10 @@ load (``--quick``: about 6 to 10 minutes):
 
 ``reinforcement.py`` (time to solve CartPole) is a quality report of 8 to
 15 minutes and is not run unless ``--reinforcement`` is given (then with
-seed 0 only; its headline goes into the notes column).
+seed 0 only; its headline goes into the notes column). ``--reinforcement``
+also runs ``ppo.py`` on CartPole (seeds 0 to 2, about a minute; Acrobot
+and Pendulum, with budgets of 10 and 15 minutes per seed, only when run
+by hand).
 
 All fit-against-loop benchmarks give ``fit()`` the loop's own
 ``tf.data.Dataset`` (``--fit-input dataset``), the like-for-like comparison.
@@ -103,6 +106,10 @@ SETTINGS = {
         ["--rounds", "1", "--inner-rounds", "2", "--epochs", "3"],
     ),
     "reinforcement": (["--seeds", "0"], ["--seeds", "0", "--max-seconds", "120"]),
+    "ppo": (
+        ["--tasks", "cartpole", "--seeds", "0,1,2"],
+        ["--tasks", "cartpole", "--seeds", "0"],
+    ),
 }
 
 
@@ -221,6 +228,7 @@ def plan(args: argparse.Namespace) -> list[Job]:
         jobs.append(
             Job("reinforcement", "reinforcement.py", SETTINGS["reinforcement"][mode])
         )
+        jobs.append(Job("ppo", "ppo.py", SETTINGS["ppo"][mode]))
     return jobs
 
 
@@ -476,6 +484,30 @@ def rows_of(job: Job, baseline_rss: float | None) -> list[dict]:
                 }
             )
         return rows
+    if script == "ppo.py":
+        rows = []
+        for run in job.result["runs"]:
+            if run["reached"]:
+                headline = (
+                    f"seed {run['seed']}: greedy {run['eval_mean']:.0f} >= "
+                    f"{run['target']:g} after {run['steps_to_target']:,} "
+                    f"environment steps, {run['seconds_to_target']:.1f} s training"
+                )
+            else:
+                headline = (
+                    f"seed {run['seed']}: target {run['target']:g} NOT reached in "
+                    f"{run['budget']} (greedy {run['eval_mean']:.0f})"
+                )
+            rows.append(
+                {
+                    **memory,
+                    "benchmark": script,
+                    "model": "PPO",
+                    "baseline": "-",
+                    "notes": f"{run['env_id']} {headline}",
+                }
+            )
+        return rows
     return []
 
 
@@ -556,9 +588,10 @@ def format_report(
     if not args.reinforcement:
         lines += [
             "",
-            "`reinforcement.py` (time to solve CartPole) is a separate quality "
-            "report and was not run; see its section of `benchmarks/README.md` "
-            "(`--reinforcement` adds its seed-0 headline here).",
+            "`reinforcement.py` (time to solve CartPole) and `ppo.py` (PPO on "
+            "CartPole, Acrobot, Pendulum) are separate quality reports and were "
+            "not run; see their sections of `benchmarks/README.md` "
+            "(`--reinforcement` adds their CartPole headlines here).",
         ]
     return "\n".join(lines) + "\n", rows
 
@@ -586,7 +619,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--reinforcement",
         action="store_true",
-        help="also run reinforcement.py (CartPole, seed 0; minutes)",
+        help="also run reinforcement.py (CartPole, seed 0) and ppo.py (CartPole, "
+        "seeds 0 to 2); minutes",
     )
     parser.add_argument(
         "--output",

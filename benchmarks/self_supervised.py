@@ -1,5 +1,5 @@
-"""`SimCLR`, `SimSiam`, `BYOL` and `BarlowTwins` `fit()` against a hand-written
-`tf.function` training loop.
+"""`SimCLR`, `SimSiam`, `BYOL`, `BarlowTwins` and `VICReg` `fit()` against a
+hand-written `tf.function` training loop.
 
 Trains each self-supervised model of keras_custom on the bundled 8x8 digits
 (images ``(N, 8, 8, 1)`` divided by 16 to [0, 1], tiled to `--samples`
@@ -14,7 +14,7 @@ forms:
   updated in the step and read at the end of each epoch. This is the
   baseline.
 - ``fit``: ``keras_custom.SimCLR`` / ``SimSiam`` / ``BYOL`` /
-  ``BarlowTwins``, ``compile()`` and ``fit(...)``.
+  ``BarlowTwins`` / ``VICReg``, ``compile()`` and ``fit(...)``.
 - ``fit_spe16``: the same with ``compile(steps_per_execution=16)``.
 - ``keras_fit`` (unless ``--no-reference``): a plain ``keras.Model``
   subclass in the style of the Keras guide "Customizing what happens in
@@ -30,8 +30,8 @@ relu), the heads are the library's ``ProjectionHead`` and ``PredictionHead``
 ``keras_custom.self_supervised.small_image_augmenter(seed=...)`` applied
 twice with ``training=True`` to make two views of the batch, the losses are
 the library's loss objects (``NTXent``, ``NegativeCosineSimilarity``,
-``BarlowTwinsLoss``) and one Adam (Keras defaults) updates every trainable
-variable:
+``BarlowTwinsLoss``, ``VICRegLoss``) and one Adam (Keras defaults) updates
+every trainable variable:
 
 - SimCLR: projector 64 -> 64 -> 32; ``NTXent(temperature=0.5)`` of the two
   views' projections.
@@ -47,6 +47,9 @@ variable:
   decay) * online)`` with ``decay = 0.99``.
 - Barlow Twins: projector 64 -> 64 -> 32; ``BarlowTwinsLoss`` with
   ``redundancy_weight = 1 / 32``.
+- VICReg: projector 64 -> 64 -> 32; ``VICRegLoss`` with its (and
+  ``VICReg``'s) default weights 25, 25 and 1. ``VICReg`` also logs the three
+  terms (three more ``Mean`` trackers); the loop tracks the loss only.
 
 Each form is built once, in one Keras session: fresh networks and a fresh
 augmenter (seeded alike), the initial weights (made once from a fixed seed)
@@ -88,7 +91,7 @@ Usage::
 
     .venv/bin/python -m benchmarks.self_supervised [--rounds 9] [--epochs 4]
         [--batch-size 64] [--samples 2048]
-        [--models simclr,simsiam,byol,barlow_twins]
+        [--models simclr,simsiam,byol,barlow_twins,vicreg]
         [--fit-input dataset|numpy] [--no-reference] [--check]
         [--json results.json]
 """
@@ -108,7 +111,12 @@ import tensorflow as tf
 import keras_custom
 from benchmarks import common
 from keras_custom.layers import PredictionHead, ProjectionHead
-from keras_custom.losses import BarlowTwinsLoss, NegativeCosineSimilarity, NTXent
+from keras_custom.losses import (
+    BarlowTwinsLoss,
+    NegativeCosineSimilarity,
+    NTXent,
+    VICRegLoss,
+)
 from keras_custom.self_supervised import small_image_augmenter
 
 IMAGE_SHAPE = (8, 8, 1)
@@ -231,6 +239,7 @@ class SslStep:
         self.ntxent = NTXent(TEMPERATURE)
         self.cosine = NegativeCosineSimilarity()
         self.barlow_twins = BarlowTwinsLoss(REDUNDANCY_WEIGHT)
+        self.vicreg = VICRegLoss()
         self.target: list = []
         self.ema_pairs: list = []
         if model == "byol":
@@ -257,6 +266,8 @@ class SslStep:
             return self.ntxent(self.project(view_1), self.project(view_2))
         if self.model == "barlow_twins":
             return self.barlow_twins(self.project(view_1), self.project(view_2))
+        if self.model == "vicreg":
+            return self.vicreg(self.project(view_1), self.project(view_2))
         predictor = self.networks.predictor
         if self.model == "simsiam":
             z_1, z_2 = self.project(view_1), self.project(view_2)
@@ -361,6 +372,8 @@ def library_model(model: str, networks: Networks) -> keras_custom.CustomModel:
         return keras_custom.BYOL(
             encoder, projector, predictor, ema_decay=EMA_DECAY, **shared
         )
+    if model == "vicreg":
+        return keras_custom.VICReg(encoder, projector, **shared)
     return keras_custom.BarlowTwins(
         encoder, projector, redundancy_weight=REDUNDANCY_WEIGHT, **shared
     )

@@ -41,8 +41,8 @@ from keras_custom import (  # noqa: E402
 )
 from keras_custom.core import CustomModel
 from keras_custom.core.backend import SUPPORTED_BACKENDS
-from keras_custom.generative import GAN, VAE, WGANGP, ConditionalGAN
-from keras_custom.reinforcement import DQN, ActorCritic
+from keras_custom.generative import GAN, VAE, WGANGP, ConditionalGAN, DiffusionModel
+from keras_custom.reinforcement import DQN, PPO, ActorCritic
 from keras_custom.robust import AdversarialModel, SharpnessAwareModel
 from keras_custom.self_supervised import BYOL, BarlowTwins, SimCLR, SimSiam, VICReg
 from keras_custom.semi_supervised import Distiller, FixMatch, MeanTeacher
@@ -60,6 +60,7 @@ __all__ = [
     "Distiller",
     "FixMatch",
     "MeanTeacher",
+    "PPO",
     "SharpnessAwareModel",
     "GAN",
     "VAE",
@@ -67,6 +68,7 @@ __all__ = [
     "BarlowTwins",
     "ConditionalGAN",
     "CustomModel",
+    "DiffusionModel",
     "SimCLR",
     "SimSiam",
     "VICReg",

@@ -24,6 +24,8 @@ CASES = (
     "test_generative_conformance.TestWGANGP",
     "test_generative_conformance.TestConditionalGAN",
     "test_generative_conformance.TestVAE",
+    "test_generative_conformance.TestDiffusionModel",
+    "test_generative_conformance.TestConditionalDiffusionModel",
     "test_self_supervised_conformance.TestSimCLR",
     "test_self_supervised_conformance.TestSimSiam",
     "test_self_supervised_conformance.TestBYOL",
@@ -36,6 +38,8 @@ CASES = (
     "test_robust_conformance.TestAdversarialFGSM",
     "test_reinforcement_conformance.TestDQN",
     "test_reinforcement_conformance.TestActorCritic",
+    "test_reinforcement_conformance.TestPPO",
+    "test_reinforcement_conformance.TestPPOContinuous",
 )
 
 

@@ -22,7 +22,15 @@ from keras_custom.recipes import (
 )
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-DEMO_NAMES = ["classifier", "gan", "vae", "simsiam", "fixmatch", "actor_critic"]
+DEMO_NAMES = [
+    "classifier",
+    "gan",
+    "vae",
+    "diffusion",
+    "simsiam",
+    "fixmatch",
+    "actor_critic",
+]
 NUMBER = r"([0-9]+(?:\.[0-9]+)?)"
 
 
@@ -218,6 +226,26 @@ def test_vae_demo_prints_its_scores(demo_run):
     # 0.995, 0.994.
     assert _printed(stdout, "vae class entropy") >= 0.9
     assert re.search(r"^vae frechet distance: ", stdout, re.MULTILINE), stdout
+
+
+@pytest.mark.slow
+def test_diffusion_demo_prints_its_scores(demo_run):
+    result, output_dir = demo_run
+    assert result.returncode == 0, result.stderr[-3000:]
+    stdout = result.stdout
+    # The thresholds of tests/test_diffusion_quality.py (seeds 0, 1, 2).
+    assert _printed(stdout, "diffusion mean max class probability") >= 0.87
+    assert _printed(stdout, "conditional diffusion label agreement") >= 0.95
+    assert re.search(
+        rf"^diffusion sampling of 1000 digits with 50 DDIM steps: {NUMBER} s",
+        stdout,
+        re.MULTILINE,
+    ), stdout
+    model = keras.models.load_model(output_dir / "conditional_diffusion.keras")
+    assert type(model) is keras_custom.DiffusionModel
+    sevens = model.generate(4, steps=5, labels=7, seed=0)
+    assert sevens.shape == (4, 64)
+    np.testing.assert_array_equal(model.generate(4, steps=5, labels=7, seed=0), sevens)
 
 
 @pytest.mark.slow

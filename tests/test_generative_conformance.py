@@ -1,9 +1,11 @@
-"""GAN, WGANGP, ConditionalGAN and VAE pass the conformance harness."""
+"""GAN, WGANGP, ConditionalGAN, VAE and DiffusionModel pass the conformance harness."""
 
 import keras
 import numpy as np
 
-from keras_custom import GAN, VAE, WGANGP, ConditionalGAN
+from keras_custom import GAN, VAE, WGANGP, ConditionalGAN, DiffusionModel
+from keras_custom.layers import TimestepEmbedding
+from keras_custom.schedules import CosineIncrease
 from keras_custom.testing import ConformanceTests
 from tests.models import digit_data, wrong_width
 
@@ -196,3 +198,90 @@ class TestVAEWithWarmUp(TestVAE):
 
     def compile_kwargs(self):
         return {"optimizer": keras.optimizers.Adam(0.01)}
+
+
+def denoiser(num_classes=None):
+    """`[x_t, t]` (and labels, with the "no label" id) to 64 outputs."""
+    samples = keras.Input((64,))
+    timesteps = keras.Input((), dtype="int32")
+    inputs = [samples, timesteps]
+    parts = [samples, TimestepEmbedding(8)(timesteps)]
+    if num_classes is not None:
+        labels = keras.Input((), dtype="int32")
+        inputs.append(labels)
+        parts.append(
+            keras.layers.CategoryEncoding(num_classes + 1, output_mode="one_hot")(
+                labels
+            )
+        )
+    hidden = keras.layers.Dense(16, activation="relu")(
+        keras.layers.Concatenate()(parts)
+    )
+    return keras.Model(inputs, keras.layers.Dense(64)(hidden), name="denoiser")
+
+
+def timesteps_of(count=16):
+    return (np.arange(count, dtype="int32") * 37) % 100
+
+
+class TestDiffusionModel(GenerativeTests):
+    """Unconditional, predicting the noise, cosine schedule."""
+
+    log_keys = {"loss"}
+
+    def build_model(self):
+        return DiffusionModel(
+            denoiser(), timesteps=100, ema_decay=0.9, sample_range=(0.0, 1.0), seed=3
+        )
+
+    def data(self):
+        return images_only()
+
+    def predict_inputs(self):
+        return [digit_data()[0][:16], timesteps_of()]
+
+
+class TestConditionalDiffusionModel(GenerativeTests):
+    """Class-conditional with guidance dropout, predicting v, linear
+    schedule, Min-SNR weighting, an EMA decay schedule."""
+
+    log_keys = {"loss"}
+
+    def build_model(self):
+        return DiffusionModel(
+            denoiser(num_classes=10),
+            timesteps=100,
+            schedule="linear",
+            prediction="v",
+            ema_decay=CosineIncrease(0.5, 0.99, steps=8),
+            num_classes=10,
+            guidance_dropout=0.25,
+            min_snr_gamma=5.0,
+            seed=3,
+        )
+
+    def compile_kwargs(self):
+        return {"optimizer": keras.optimizers.Adam(1e-3)}
+
+    def data(self):
+        return digit_data()
+
+    def predict_inputs(self):
+        x, y = digit_data(16)
+        return [x, timesteps_of(), y]
+
+    def bad_inputs(self):
+        x, y = self.data()
+        return [
+            *super().bad_inputs(),
+            ({"x": x}, r"was given no labels: it is conditional"),
+            (
+                {"x": x, "y": np.eye(10)[y]},
+                r"takes integer class ids of shape \(batch,\) or \(batch, 1\) "
+                r"as labels\. Got labels of shape \(16, 10\)",
+            ),
+            (
+                {"x": x, "y": y.astype("float32")},
+                r"takes integer class ids as labels\. Got labels of dtype float32",
+            ),
+        ]

@@ -33,6 +33,7 @@ CASES = [
 OTHER_CASES = [
     "tests.test_generative_conformance:TestWGANGP",
     "tests.test_generative_conformance:TestConditionalGAN",
+    "tests.test_generative_conformance:TestDiffusionModel",
     "tests.test_self_supervised_conformance:TestSimSiam",
     "tests.test_self_supervised_conformance:TestBarlowTwins",
     "tests.test_self_supervised_conformance:TestVICReg",
@@ -40,6 +41,7 @@ OTHER_CASES = [
     "tests.test_semi_supervised_conformance:TestMeanTeacher",
     "tests.test_robust_conformance:TestAdversarialPGD",
     "tests.test_reinforcement_conformance:TestActorCritic",
+    "tests.test_reinforcement_conformance:TestPPO",
 ]
 if os.environ.get("KERAS_CUSTOM_MULTI_WORKER_ALL") == "1":
     CASES += OTHER_CASES

@@ -319,15 +319,20 @@ def test_gae_with_lambda_one_is_the_discounted_return():
 
 
 class WeightsAtCollection:
-    """Wraps a dataset's `next_batch` to record the weights each batch saw."""
+    """Wraps a dataset's `next_batch` to record the weights each batch saw.
+
+    They are read after the batch is made: on JAX the variables get the
+    trainer's latest values when the dataset calls the model.
+    """
 
     def __init__(self, dataset, network):
         self.seen = []
         collect = dataset.next_batch
 
         def next_batch():
+            batch = collect()
             self.seen.append([np.array(w) for w in network.get_weights()])
-            return collect()
+            return batch
 
         dataset.next_batch = next_batch
 
@@ -338,6 +343,7 @@ class WeightsAtStep(keras.callbacks.Callback):
         self.network, self.seen = network, []
 
     def on_train_batch_begin(self, batch, logs=None):
+        self.model  # noqa: B018 - on JAX, brings the trainer's state to the variables
         self.seen.append([np.array(w) for w in self.network.get_weights()])
 
 

@@ -1,9 +1,9 @@
-"""DQN and ActorCritic pass the conformance harness on fixed transitions."""
+"""DQN, ActorCritic and PPO pass the conformance harness on fixed transitions."""
 
 import keras
 import numpy as np
 
-from keras_custom import DQN, ActorCritic
+from keras_custom import DQN, PPO, ActorCritic
 from keras_custom.testing import ConformanceTests
 
 
@@ -128,3 +128,96 @@ class TestActorCriticSharedTrunk(TestActorCritic):
         logits = keras.layers.Dense(2)(trunk)
         values = keras.layers.Dense(1)(trunk)
         return ActorCritic(keras.Model(inputs, [logits, values]))
+
+
+def ppo_rollout_data(continuous=False):
+    rng = np.random.default_rng(2)
+    if continuous:
+        actions = rng.normal(size=(96, 2)).astype("float32")
+    else:
+        actions = rng.integers(0, 2, 96)
+    return (
+        {
+            "observation": observations(rng),
+            "action": actions,
+            "log_probability": rng.normal(-0.7, 0.2, size=96).astype("float32"),
+            "advantage": rng.normal(size=96).astype("float32"),
+            "return": rng.normal(size=96).astype("float32"),
+        },
+    )
+
+
+class TestPPO(ReinforcementTests):
+    log_keys = {
+        "loss",
+        "policy_loss",
+        "value_loss",
+        "entropy",
+        "approx_kl",
+        "clip_fraction",
+    }
+
+    def build_model(self):
+        return PPO(
+            network("policy", 2),
+            network("value", 1, seed=5),
+            clip_ratio=0.1,
+            entropy_weight=0.01,
+        )
+
+    def compile_kwargs(self):
+        return {"optimizer": keras.optimizers.Adam(1e-2)}
+
+    def data(self):
+        return ppo_rollout_data()
+
+    def bad_inputs(self):
+        x = self.data()[0]
+        missing = {k: v for k, v in x.items() if k != "log_probability"}
+        return [
+            *super().bad_inputs(),
+            ({"x": missing}, r"needs 'log_probability'.*`PPORolloutDataset`"),
+        ]
+
+
+class TestPPOContinuous(TestPPO):
+    """A Gaussian policy of two action dimensions, with a trained `log_std`."""
+
+    def build_model(self):
+        return PPO(
+            network("policy", 2),
+            network("value", 1, seed=5),
+            continuous_actions=True,
+            initial_log_std=-0.3,
+        )
+
+    def data(self):
+        return ppo_rollout_data(continuous=True)
+
+    def bad_inputs(self):
+        x = self.data()[0]
+        missing = {k: v for k, v in x.items() if k != "action"}
+        actions = x["action"]
+        return [
+            *ConformanceTests.bad_inputs(self),
+            ({"x": missing}, r"needs the transition keys \['action'\]"),
+            ({"x": x["observation"]}, r"trains on batches of transitions: a dict"),
+            ({"x": x, "y": actions}, r"given as `x` alone \(no `y`\)"),
+            (
+                {"x": {**x, "action": actions[:, :1]}},
+                r"continuous actions of 2 dimension\(s\): 'action' must have the "
+                r"shape \(batch, 2\)\. Got 'action' of shape \(16, 1\)",
+            ),
+            (
+                {"x": {**x, "action": np.zeros(len(actions), "int64")}},
+                r"'action' must have the shape \(batch, 2\)",
+            ),
+            (
+                {"x": {**x, "action": np.zeros((len(actions), 2), "int64")}},
+                r"'action' must hold real numbers\. Got 'action' of dtype int(32|64)",
+            ),
+            (
+                {"x": {k: v for k, v in x.items() if k != "log_probability"}},
+                r"needs 'log_probability'",
+            ),
+        ]

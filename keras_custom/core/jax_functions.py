@@ -224,9 +224,11 @@ def inference_function(fn: Callable, model=None) -> Callable:
     compiled = jax.jit(stateless)
 
     def call(*args):
-        sync = getattr(model, "jax_state_sync", None)
-        if sync is not None:
-            sync()
+        # The variables' latest values, without marking them synced: this
+        # may run while Keras's JAX trainer has a step in flight.
+        read = getattr(model, "jax_state_read", None)
+        if read is not None:
+            read()
         outputs = compiled([variable.value for variable in variables], *args)
         return jax.tree.map(lambda t: jax.device_get(t), outputs)
 

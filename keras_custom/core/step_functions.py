@@ -153,6 +153,7 @@ class FitFunctions:
             return data_batch
         if data_batch is None and iterator is not None:
             data_batch = keras_internals.first_batch(iterator)
+            keras_internals.give_back_first_batch(iterator, data_batch)
         if data_batch is not None and default_steps.uses_default(self, "train_step"):
             _, y, _ = keras.utils.unpack_x_y_sample_weight(data_batch)
             default_steps.check_loss_inputs(self, y, "train_step")

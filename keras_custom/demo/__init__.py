@@ -10,6 +10,10 @@ and a `.png` figure to an output folder:
   digits);
 - `vae`: a `keras_custom.VAE` (`vae.keras`, `vae.png`, a grid of generated
   digits and reconstructions);
+- `diffusion`: an unconditional and a class-conditional
+  `keras_custom.DiffusionModel` (`diffusion.keras`,
+  `conditional_diffusion.keras`, `diffusion.png`, a row of guided samples
+  per digit, unconditional samples and the losses);
 - `simsiam`: a `keras_custom.SimSiam` trained without labels, its encoder
   scored by k-nearest-neighbour and few-shot linear accuracy
   (`simsiam.keras`, `simsiam.png`, the test digits' features projected on
@@ -41,6 +45,7 @@ from typing import Any
 from keras_custom.demo import (
     actor_critic,
     classifier,
+    diffusion,
     fixmatch,
     gan,
     self_supervised,
@@ -61,6 +66,7 @@ __all__ = [
     "MissingDependencyError",
     "actor_critic",
     "classifier",
+    "diffusion",
     "fixmatch",
     "gan",
     "run",
@@ -75,6 +81,7 @@ DEMOS: dict[str, DemoFunction] = {
     "classifier": classifier.run,
     "gan": gan.run,
     "vae": vae.run,
+    "diffusion": diffusion.run,
     "simsiam": self_supervised.run,
     "fixmatch": fixmatch.run,
     "actor_critic": actor_critic.run,

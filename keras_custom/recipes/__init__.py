@@ -10,6 +10,8 @@ gymnasium's CartPole. One module per family of models:
 - `generative`: the recipes of `GAN`, `WGANGP`, `ConditionalGAN` and `VAE`,
   with their networks in `generative_networks` and the judge of the
   generated digits in `generative_scores`;
+- `diffusion`: the recipes of the unconditional and class-conditional
+  `DiffusionModel`, with their residual MLP denoiser;
 - `self_supervised`: the networks and recipe of `SimCLR`, `SimSiam`, `BYOL`,
   `BarlowTwins` and `VICReg`, with the scores of their features in
   `self_supervised_scores`;
@@ -19,8 +21,14 @@ gymnasium's CartPole. One module per family of models:
   an FGSM attack;
 - `classifiers`: the convolutional classifier that `distillation`,
   `semi_supervised` and `robust` train, and its accuracy;
-- `reinforcement`: the `ActorCritic` and `DQN` agents for CartPole, and a
-  training loop with time and update budgets.
+- `reinforcement`: the `ActorCritic`, `DQN` and `PPO` agents for CartPole
+  (and `PPO` for Acrobot and Pendulum), and a training loop with time,
+  update and environment-step budgets.
+
+`cache` keeps what the `train_*` recipes trained, for the processes of one
+run, when `KERAS_CUSTOM_RECIPE_CACHE` names a directory (the test session
+and CI set it): an identical later call loads the model instead of training
+it again.
 
 Each module is imported on its own (`from keras_custom.recipes import
 generative`); this package imports none of them.

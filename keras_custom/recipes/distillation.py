@@ -29,6 +29,7 @@ import functools
 
 import keras
 
+from keras_custom.recipes.cache import cached_training
 from keras_custom.recipes.classifiers import (
     SupervisedRecipe,
     build_classifier,
@@ -84,6 +85,7 @@ def build_student(
     return keras.Model(images, classifier_head(x, units), name=name)
 
 
+@cached_training
 def train_teacher(seed: int = 0, verbose: int = 0) -> keras.Model:
     """Trains `build_classifier()` on all the training digits: the teacher.
 
@@ -101,6 +103,7 @@ def train_teacher(seed: int = 0, verbose: int = 0) -> keras.Model:
     return train_classifier(teacher, seed, TEACHER_RECIPE, verbose)
 
 
+@cached_training
 def train_student_alone(seed: int = 0, verbose: int = 0) -> keras.Model:
     """Trains `build_student()` on the training digits' labels alone.
 
@@ -118,6 +121,7 @@ def train_student_alone(seed: int = 0, verbose: int = 0) -> keras.Model:
     return train_classifier(build_student, seed, STUDENT_RECIPE, verbose)
 
 
+@cached_training
 def train_distiller(
     seed: int = 0, teacher: keras.Model | None = None, verbose: int = 0
 ) -> Distiller:

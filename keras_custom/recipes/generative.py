@@ -30,6 +30,7 @@ import numpy as np
 
 from keras_custom.generative import GAN, VAE, WGANGP, ConditionalGAN
 from keras_custom.recipes import data
+from keras_custom.recipes.cache import cached_training
 from keras_custom.recipes.data import NUM_CLASSES, NUM_PIXELS
 from keras_custom.recipes.generative_networks import (
     GAN_LATENT_DIM,
@@ -205,6 +206,7 @@ def build_vae(seed: int = 0) -> VAE:
     )
 
 
+@cached_training
 def train_gan(seed: int = 0, epochs: int | None = None, verbose: int = 0) -> GAN:
     """Trains a `GAN` on the training digits.
 
@@ -222,6 +224,7 @@ def train_gan(seed: int = 0, epochs: int | None = None, verbose: int = 0) -> GAN
     return _train(build_gan, seed, GAN_BATCH_SIZE, epochs, GAN_EPOCHS, verbose)
 
 
+@cached_training
 def train_wgan_gp(seed: int = 0, epochs: int | None = None, verbose: int = 0) -> WGANGP:
     """Trains a `WGANGP` on the training digits.
 
@@ -241,6 +244,7 @@ def train_wgan_gp(seed: int = 0, epochs: int | None = None, verbose: int = 0) ->
     return _train(build_wgan_gp, seed, batch_size, epochs, WGAN_GP_EPOCHS, verbose)
 
 
+@cached_training
 def train_conditional_gan(
     seed: int = 0, epochs: int | None = None, verbose: int = 0
 ) -> ConditionalGAN:
@@ -265,6 +269,7 @@ def train_conditional_gan(
     )
 
 
+@cached_training
 def train_vae(seed: int = 0, epochs: int | None = None, verbose: int = 0) -> VAE:
     """Trains a `VAE` on the training digits.
 

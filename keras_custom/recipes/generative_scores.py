@@ -30,6 +30,7 @@ import numpy as np
 
 from keras_custom.generative import VAE
 from keras_custom.metrics import FrechetDistance
+from keras_custom.recipes.cache import cached_training
 from keras_custom.recipes.data import NUM_CLASSES, NUM_PIXELS
 from keras_custom.recipes.generative import load_digits
 
@@ -74,6 +75,7 @@ def build_judge(
     return classifier, feature_model
 
 
+@cached_training
 def train_judge(
     seed: int = 0, epochs: int | None = None, verbose: int = 0
 ) -> tuple[keras.Model, keras.Model]:

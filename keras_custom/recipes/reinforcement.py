@@ -1,23 +1,28 @@
-"""Networks, hyperparameters and a training loop for `ActorCritic` and `DQN`
-on CartPole.
+"""Networks, hyperparameters and a training loop for `ActorCritic`, `DQN`
+and `PPO` on CartPole (and PPO on Acrobot and Pendulum).
 
-The reinforcement learning benchmark (`benchmarks/reinforcement.py`), its
-quality tests, the `actor_critic` demo and the notebooks share this module,
-so that they all train the same agents the same way. The task is
-`gymnasium`'s `CartPole-v1` (`ENV_ID`): two actions, episodes of at most
-500 steps, a return of 500 for a perfect policy and about 22 for the
-uniformly random one.
+The reinforcement learning benchmarks (`benchmarks/reinforcement.py`,
+`benchmarks/ppo.py`), their quality tests, the `actor_critic` demo and the
+notebooks share this module, so that they all train the same agents the
+same way. The main task is `gymnasium`'s `CartPole-v1` (`ENV_ID`): two
+actions, episodes of at most 500 steps, a return of 500 for a perfect
+policy and about 22 for the uniformly random one.
 
 - `cartpole_actor_critic(seed)`: an `ActorCritic` (A2C) with two small tanh
   MLPs, and the `RolloutDataset` of vectorized environments it trains on;
 - `cartpole_dqn(seed)`: a double `DQN` with a 256x256 ReLU Q-network and a
   soft target update, and its `ReplayBufferDataset`;
+- `cartpole_ppo(seed)`, `acrobot_ppo(seed)`, `pendulum_ppo(seed)`: a `PPO`
+  with two small tanh MLPs (a Gaussian policy for Pendulum) and its
+  `PPORolloutDataset`; `ppo_updates(dataset, steps)` converts an
+  environment-step budget into updates;
 - `best_policy_callback(target_return)`: a `PolicyEvaluation` on episodes
   of its own (`SELECTION_EPISODES` from `SELECTION_SEED`), which keeps the
   best greedy policy of a run and can stop it at a target return;
 - `train_agent(model, dataset, ...)`: `fit()` with `EpisodeReturn`, one
-  epoch at a time, until an update or time budget runs out or, optionally,
-  until the greedy policy reaches a mean return (`evaluate_policy`);
+  epoch at a time, until an update, time or environment-step budget runs
+  out or, optionally, until the greedy policy reaches a mean return
+  (`evaluate_policy`);
 - `random_policy_return(...)`: the baseline, the mean return of uniformly
   random actions.
 
@@ -40,9 +45,11 @@ import numpy as np
 
 from keras_custom.reinforcement import (
     DQN,
+    PPO,
     ActorCritic,
     EpisodeReturn,
     PolicyEvaluation,
+    PPORolloutDataset,
     ReplayBufferDataset,
     RolloutDataset,
     evaluate_policy,
@@ -93,20 +100,67 @@ DQN_EPSILON_DECAY_STEPS = 10_000
 #: Updates per epoch of `train_agent` for DQN.
 DQN_STEPS_PER_EPOCH = 500
 
+#: Recipe of `cartpole_ppo`, Stable-Baselines3's RL Zoo CartPole-v1 settings:
+#: 8 environments, rollouts of 32 steps (256 transitions), 20 passes of one
+#: minibatch of 256 per rollout, learning rate and clip range decaying
+#: linearly to 0 over `PPO_BUDGET_STEPS` environment steps.
+PPO_NUM_ENVS = 8
+PPO_ROLLOUT_STEPS = 32
+PPO_UPDATE_EPOCHS = 20
+PPO_MINIBATCHES = 1
+PPO_HIDDEN_UNITS = 64
+PPO_GAMMA = 0.98
+PPO_GAE_LAMBDA = 0.8
+PPO_LEARNING_RATE = 1e-3
+PPO_CLIP_RATIO = 0.2
+PPO_VALUE_WEIGHT = 0.5
+PPO_ENTROPY_WEIGHT = 0.0
+PPO_CLIPNORM = 0.5
+#: Environment steps of the CartPole budget (the schedules' length).
+PPO_BUDGET_STEPS = 100_000
 
-def make_env(seed: int | None = None):
-    """A `gymnasium` `CartPole-v1` environment (`ENV_ID`).
+#: `acrobot_ppo`: Acrobot-v1 (three actions, -1 per step until the tip
+#: swings above the line, episodes of at most 500 steps; random actions:
+#: about -494).
+ACROBOT_ID = "Acrobot-v1"
+ACROBOT_NUM_ENVS = 16
+ACROBOT_ROLLOUT_STEPS = 128
+ACROBOT_UPDATE_EPOCHS = 4
+ACROBOT_MINIBATCHES = 8
+ACROBOT_LEARNING_RATE = 1e-3
+ACROBOT_GAMMA = 0.99
+ACROBOT_GAE_LAMBDA = 0.94
+
+#: `pendulum_ppo`: Pendulum-v1 (one continuous torque in [-2, 2], episodes
+#: of 200 steps; random actions: about -1,118).
+PENDULUM_ID = "Pendulum-v1"
+PENDULUM_NUM_ENVS = 8
+PENDULUM_ROLLOUT_STEPS = 256
+PENDULUM_UPDATE_EPOCHS = 10
+PENDULUM_MINIBATCHES = 32
+PENDULUM_LEARNING_RATE = 1e-3
+PENDULUM_GAMMA = 0.9
+PENDULUM_GAE_LAMBDA = 0.95
+#: Environment steps over which `pendulum_ppo`'s learning rate and clip
+#: range decay to 0 (60 rollouts of 2,048): with a constant rate, seed 0's
+#: greedy return fell back below -600 during 3 minutes of training.
+PENDULUM_BUDGET_STEPS = 122_880
+
+
+def make_env(seed: int | None = None, env_id: str = ENV_ID):
+    """A `gymnasium` environment, by default `CartPole-v1` (`ENV_ID`).
 
     Args:
         seed: Optional seed of its action space (the resets are seeded by
             the datasets and by `evaluate_policy`).
+        env_id: The `gymnasium` id of the environment.
 
     Returns:
         The environment.
     """
     import gymnasium as gym
 
-    env = gym.make(ENV_ID)
+    env = gym.make(env_id)
     if seed is not None:
         env.action_space.seed(seed)
     return env
@@ -244,20 +298,226 @@ def cartpole_dqn(
     )
 
 
-def greedy_return(
-    model, episodes: int = EVAL_EPISODES, seed: int = EVAL_SEED
-) -> tuple[float, float]:
-    """`evaluate_policy` of the model's greedy policy on a fresh `ENV_ID`.
+def _ppo_mlp(
+    inputs: int, units: int, outputs: int, output_gain: float, name: str
+) -> keras.Model:
+    """`inputs` -> `units` tanh -> `units` tanh -> `outputs`, orthogonally
+    initialized (gain sqrt(2) for the hidden layers) as in the PPO papers'
+    code and Stable-Baselines3."""
+    hidden = keras.initializers.Orthogonal(gain=float(np.sqrt(2.0)))
+    return keras.Sequential(
+        [
+            keras.Input((inputs,)),
+            keras.layers.Dense(units, activation="tanh", kernel_initializer=hidden),
+            keras.layers.Dense(units, activation="tanh", kernel_initializer=hidden),
+            keras.layers.Dense(
+                outputs, kernel_initializer=keras.initializers.Orthogonal(output_gain)
+            ),
+        ],
+        name=name,
+    )
+
+
+def _ppo_agent(
+    env_id: str,
+    seed: int,
+    num_envs: int,
+    rollout_steps: int,
+    update_epochs: int,
+    minibatches: int,
+    learning_rate: float,
+    gamma: float,
+    gae_lambda: float,
+    clip_ratio: float = PPO_CLIP_RATIO,
+    clipnorm: float | None = PPO_CLIPNORM,
+    decay_steps: int | None = None,
+    continuous_actions: bool = False,
+) -> tuple[PPO, PPORolloutDataset]:
+    """A PPO agent for `env_id`: two `PPO_HIDDEN_UNITS` x 2 tanh MLPs,
+    Adam (epsilon 1e-5), and its `PPORolloutDataset`. With `decay_steps`,
+    the learning rate and the clip range decay linearly to 0 over the
+    updates of that many environment steps."""
+    keras.utils.set_random_seed(seed)
+    envs = [make_env(seed + i, env_id) for i in range(num_envs)]
+    inputs = int(np.prod(envs[0].observation_space.shape))
+    space = envs[0].action_space
+    outputs = int(np.prod(space.shape)) if continuous_actions else int(space.n)
+    clip: Any = clip_ratio
+    rate: Any = learning_rate
+    if decay_steps is not None:
+        rollout_size = num_envs * rollout_steps
+        updates = max(1, decay_steps // rollout_size * update_epochs * minibatches)
+        clip = keras.optimizers.schedules.PolynomialDecay(clip_ratio, updates, 0.0)
+        rate = keras.optimizers.schedules.PolynomialDecay(learning_rate, updates, 0.0)
+    model = PPO(
+        _ppo_mlp(inputs, PPO_HIDDEN_UNITS, outputs, 0.01, "policy"),
+        _ppo_mlp(inputs, PPO_HIDDEN_UNITS, 1, 1.0, "value"),
+        clip_ratio=clip,
+        value_weight=PPO_VALUE_WEIGHT,
+        entropy_weight=PPO_ENTROPY_WEIGHT,
+        update_epochs=update_epochs,
+        minibatches=minibatches,
+        continuous_actions=continuous_actions,
+        name="ppo",
+    )
+    model.compile(
+        optimizer=keras.optimizers.Adam(rate, epsilon=1e-5, global_clipnorm=clipnorm)
+    )
+    dataset = PPORolloutDataset(
+        envs,
+        model,
+        rollout_steps=rollout_steps,
+        gamma=gamma,
+        gae_lambda=gae_lambda,
+        seed=seed,
+    )
+    return model, dataset
+
+
+def cartpole_ppo(
+    seed: int = 0,
+    num_envs: int = PPO_NUM_ENVS,
+    rollout_steps: int = PPO_ROLLOUT_STEPS,
+    update_epochs: int = PPO_UPDATE_EPOCHS,
+    minibatches: int = PPO_MINIBATCHES,
+    learning_rate: float = PPO_LEARNING_RATE,
+    budget_steps: int = PPO_BUDGET_STEPS,
+) -> tuple[PPO, PPORolloutDataset]:
+    """A PPO agent for CartPole and the rollouts it trains on.
+
+    Seeds Keras (`keras.utils.set_random_seed(seed)`), then builds a policy
+    and a value network, each 4 -> `PPO_HIDDEN_UNITS` tanh ->
+    `PPO_HIDDEN_UNITS` tanh -> 2 logits (1 value), orthogonally initialized
+    (output gains 0.01 and 1); a `PPO` with `PPO_CLIP_RATIO`,
+    `PPO_VALUE_WEIGHT` and `PPO_ENTROPY_WEIGHT`, compiled with Adam
+    (`learning_rate`, epsilon 1e-5, gradients clipped to a global norm of
+    `PPO_CLIPNORM`); and a `PPORolloutDataset` of `num_envs` environments,
+    `rollout_steps` steps each per rollout, GAE with `PPO_GAMMA` and
+    `PPO_GAE_LAMBDA`. The learning rate and the clip range decay linearly
+    to 0 over the updates of `budget_steps` environment steps.
 
     Args:
-        model: A `DQN` or an `ActorCritic`.
+        seed: Seed of the initialization, the environments and sampling.
+        num_envs: Environments stepped together.
+        rollout_steps: Steps of each environment per rollout.
+        update_epochs: Passes over each rollout.
+        minibatches: Minibatches of each pass.
+        learning_rate: Adam's initial learning rate.
+        budget_steps: Environment steps over which the schedules decay.
+
+    Returns:
+        `(model, dataset)`: the compiled `PPO` and its `PPORolloutDataset`;
+        train with `train_agent` (`ppo_updates(dataset, budget_steps)`
+        updates fit the budget) or `model.fit(dataset, steps_per_epoch=...)`.
+    """
+    return _ppo_agent(
+        ENV_ID,
+        seed,
+        num_envs,
+        rollout_steps,
+        update_epochs,
+        minibatches,
+        learning_rate,
+        PPO_GAMMA,
+        PPO_GAE_LAMBDA,
+        decay_steps=budget_steps,
+    )
+
+
+def acrobot_ppo(seed: int = 0) -> tuple[PPO, PPORolloutDataset]:
+    """A PPO agent for `Acrobot-v1` (`ACROBOT_ID`) and its rollouts.
+
+    The networks and optimizer of `cartpole_ppo` (6 inputs, 3 actions),
+    with `ACROBOT_*` settings: 16 environments, rollouts of 128 steps,
+    4 passes of 8 minibatches of 256, gamma 0.99, GAE lambda 0.94, a
+    constant learning rate of 1e-3 (the budget is one of time).
+
+    Args:
+        seed: Seed of the initialization, the environments and sampling.
+
+    Returns:
+        `(model, dataset)`: the compiled `PPO` and its `PPORolloutDataset`.
+    """
+    return _ppo_agent(
+        ACROBOT_ID,
+        seed,
+        ACROBOT_NUM_ENVS,
+        ACROBOT_ROLLOUT_STEPS,
+        ACROBOT_UPDATE_EPOCHS,
+        ACROBOT_MINIBATCHES,
+        ACROBOT_LEARNING_RATE,
+        ACROBOT_GAMMA,
+        ACROBOT_GAE_LAMBDA,
+    )
+
+
+def pendulum_ppo(
+    seed: int = 0, budget_steps: int = PENDULUM_BUDGET_STEPS
+) -> tuple[PPO, PPORolloutDataset]:
+    """A PPO agent with a Gaussian policy for `Pendulum-v1` and its rollouts.
+
+    The networks of `cartpole_ppo` (3 inputs, the mean of 1 action) and a
+    state-independent log standard deviation starting at 0, with
+    `PENDULUM_*` settings (after the RL Zoo's, without its generalized
+    state-dependent exploration and normalization): 8 environments,
+    rollouts of 256 steps, 10 passes of 32 minibatches of 64, gamma 0.9,
+    GAE lambda 0.95, a learning rate of 1e-3 and the clip range decaying
+    linearly to 0 over `budget_steps` environment steps, no gradient
+    clipping (the value loss of Pendulum's unnormalized rewards would
+    dominate a global norm).
+
+    Args:
+        seed: Seed of the initialization, the environments and sampling.
+        budget_steps: Environment steps over which the schedules decay
+            (training longer changes nothing).
+
+    Returns:
+        `(model, dataset)`: the compiled `PPO` and its `PPORolloutDataset`.
+    """
+    return _ppo_agent(
+        PENDULUM_ID,
+        seed,
+        PENDULUM_NUM_ENVS,
+        PENDULUM_ROLLOUT_STEPS,
+        PENDULUM_UPDATE_EPOCHS,
+        PENDULUM_MINIBATCHES,
+        PENDULUM_LEARNING_RATE,
+        PENDULUM_GAMMA,
+        PENDULUM_GAE_LAMBDA,
+        clipnorm=None,
+        decay_steps=budget_steps,
+        continuous_actions=True,
+    )
+
+
+def ppo_updates(dataset: PPORolloutDataset, environment_steps: int) -> int:
+    """The updates of the whole rollouts of `dataset` that fit in
+    `environment_steps` (without `target_kl`, an update count is an
+    environment-step count)."""
+    rollout_size = dataset.rollout_steps * dataset.num_envs
+    return (
+        environment_steps // rollout_size * dataset.update_epochs * dataset.minibatches
+    )
+
+
+def greedy_return(
+    model,
+    episodes: int = EVAL_EPISODES,
+    seed: int = EVAL_SEED,
+    env_id: str = ENV_ID,
+) -> tuple[float, float]:
+    """`evaluate_policy` of the model's greedy policy on fresh environments.
+
+    Args:
+        model: A `DQN`, an `ActorCritic` or a `PPO`.
         episodes: Number of episodes.
         seed: Seed of the first episode's reset.
+        env_id: The environment, `ENV_ID` (CartPole-v1) by default.
 
     Returns:
         `(mean, std)` of the episode returns.
     """
-    envs = [make_env() for _ in range(episodes)]
+    envs = [make_env(env_id=env_id) for _ in range(episodes)]
     return evaluate_policy(model, envs, episodes, seed=seed)
 
 
@@ -322,13 +582,17 @@ def train_agent(
     eval_episodes: int = EVAL_EPISODES,
     eval_seed: int = EVAL_SEED,
     verbose: int = 0,
+    max_environment_steps: int | None = None,
+    env_id: str = ENV_ID,
+    stop_at_target: bool = True,
 ) -> dict[str, Any]:
     """Trains an agent with `fit()` and `EpisodeReturn`, one epoch per call.
 
     Each epoch is `model.fit(dataset, steps_per_epoch=steps_per_epoch)`
     with `EpisodeReturn(dataset)`; training stops when `max_updates`
-    updates are done or `max_seconds` of training have passed (checked
-    after each epoch), or, with `target_return`, as soon as a greedy
+    updates are done, `max_seconds` of training have passed or the dataset
+    has taken `max_environment_steps` environment steps (each checked after
+    each epoch), or, with `target_return`, as soon as a greedy
     evaluation (`greedy_return` over `eval_episodes` episodes from
     `eval_seed`) reaches it. Greedy evaluations run every `eval_every`
     epochs (and only when the epoch's training `episode_return` is at least
@@ -349,6 +613,12 @@ def train_agent(
         eval_episodes: Episodes of each greedy evaluation.
         eval_seed: Seed of the first evaluation episode's reset.
         verbose: Verbosity of `fit()`.
+        max_environment_steps: Budget of environment steps (of all the
+            dataset's environments).
+        env_id: The environment of the greedy evaluations (`ENV_ID`).
+        stop_at_target: Whether training stops at the first evaluation that
+            reaches `target_return`; `False` trains to the budget, still
+            recording when the target was first reached.
 
     Returns:
         Dict with `"history"` (per epoch: `episode_return`, `episodes` and
@@ -359,8 +629,10 @@ def train_agent(
         `"steps_to_target"` (`None` unless reached), `"eval_mean"` and
         `"eval_std"` (the final model's greedy return).
     """
-    if max_updates is None and max_seconds is None:
-        raise ValueError("Give `max_updates` or `max_seconds` (or both).")
+    if max_updates is None and max_seconds is None and max_environment_steps is None:
+        raise ValueError(
+            "Give `max_updates`, `max_seconds` or `max_environment_steps`."
+        )
     if steps_per_epoch is None:
         steps_per_epoch = (
             DQN_STEPS_PER_EPOCH if isinstance(model, DQN) else A2C_STEPS_PER_EPOCH
@@ -390,10 +662,13 @@ def train_agent(
         for key, values in logs.items():
             history.setdefault(key, []).extend(float(v) for v in values)
         training_return = history["episode_return"][-1]
-        out_of_time = max_seconds is not None and train_seconds >= max_seconds
+        out_of_time = (max_seconds is not None and train_seconds >= max_seconds) or (
+            max_environment_steps is not None
+            and dataset.environment_steps >= max_environment_steps
+        )
         gated = eval_gate is not None and not training_return >= eval_gate
         if target_return is not None and epoch % eval_every == 0 and not gated:
-            mean, std = greedy_return(model, eval_episodes, eval_seed)
+            mean, std = greedy_return(model, eval_episodes, eval_seed, env_id)
             last = (updates, mean, std)
             evaluations.append(
                 {
@@ -405,15 +680,16 @@ def train_agent(
                     "std": std,
                 }
             )
-            if mean >= target_return:
+            if mean >= target_return and reached is None:
                 reached = evaluations[-1]
+            if reached is not None and stop_at_target:
                 break
         if out_of_time:
             break
     if last is not None and last[0] == updates:
         eval_mean, eval_std = last[1], last[2]
     else:
-        eval_mean, eval_std = greedy_return(model, eval_episodes, eval_seed)
+        eval_mean, eval_std = greedy_return(model, eval_episodes, eval_seed, env_id)
     return {
         "history": history,
         "evaluations": evaluations,

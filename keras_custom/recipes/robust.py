@@ -37,6 +37,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_custom.recipes.cache import cached_training
 from keras_custom.recipes.classifiers import (
     SupervisedRecipe,
     accuracy,
@@ -90,6 +91,7 @@ def build_sharpness_aware() -> SharpnessAwareModel:
     return SharpnessAwareModel(build_classifier(), rho=SHARPNESS_RHO, name="sam")
 
 
+@cached_training
 def train_normal(seed: int = 0, verbose: int = 0) -> keras.Model:
     """Trains `build_classifier()` normally on the training digits.
 
@@ -107,6 +109,7 @@ def train_normal(seed: int = 0, verbose: int = 0) -> keras.Model:
     return train_classifier(build_classifier, seed, ROBUST_RECIPE, verbose)
 
 
+@cached_training
 def train_adversarial(seed: int = 0, verbose: int = 0) -> AdversarialModel:
     """Trains `build_adversarial(seed)` on the training digits.
 
@@ -125,6 +128,7 @@ def train_adversarial(seed: int = 0, verbose: int = 0) -> AdversarialModel:
     return train_classifier(build, seed, ROBUST_RECIPE, verbose, metrics=None)
 
 
+@cached_training
 def train_sharpness_aware(seed: int = 0, verbose: int = 0) -> SharpnessAwareModel:
     """Trains `build_sharpness_aware()` on the training digits.
 

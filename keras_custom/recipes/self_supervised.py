@@ -42,6 +42,7 @@ from keras_custom.layers import (
     PredictionHead,
     ProjectionHead,
 )
+from keras_custom.recipes.cache import cached_training
 from keras_custom.recipes.data import IMAGE_SHAPE, load_digits
 from keras_custom.schedules import CosineIncrease
 from keras_custom.self_supervised import (
@@ -276,6 +277,7 @@ def build_self_supervised(
     )
 
 
+@cached_training
 def train_self_supervised(
     name: str,
     seed: int = 0,

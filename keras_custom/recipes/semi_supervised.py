@@ -33,6 +33,7 @@ gain = classifiers.accuracy(fixmatch, x_test, y_test) - classifiers.accuracy(
 import keras
 import numpy as np
 
+from keras_custom.recipes.cache import cached_training
 from keras_custom.recipes.classifiers import (
     SupervisedRecipe,
     build_classifier,
@@ -167,6 +168,7 @@ def _train_augmented_classifier(
     return classifier
 
 
+@cached_training
 def train_supervised_baseline(
     seed: int = 0, labels_per_class: int = LABELS_PER_CLASS, verbose: int = 0
 ) -> keras.Model:
@@ -198,6 +200,7 @@ def train_supervised_baseline(
     )
 
 
+@cached_training
 def train_fully_supervised(seed: int = 0, verbose: int = 0) -> keras.Model:
     """Trains `build_classifier()` on every training label: the ceiling.
 
@@ -261,6 +264,7 @@ def _semi_supervised_data(
     )
 
 
+@cached_training
 def train_fixmatch(
     seed: int = 0,
     labels_per_class: int = LABELS_PER_CLASS,
@@ -326,6 +330,7 @@ def train_fixmatch(
     return model
 
 
+@cached_training
 def train_mean_teacher(
     seed: int = 0,
     labels_per_class: int = LABELS_PER_CLASS,

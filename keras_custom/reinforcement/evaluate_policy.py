@@ -25,8 +25,9 @@ def evaluate_policy(
 
     Args:
         model: A model with `greedy_actions(observations)` (`DQN`,
-            `ActorCritic`).
-        env: A `gymnasium.Env` with discrete actions, or a list of them
+            `ActorCritic`, `PPO`).
+        env: A `gymnasium.Env` with discrete or `Box` actions (a greedy
+            continuous action is clipped to the box), or a list of them
             (copies of one environment).
         episodes: Number of episodes.
         seed: Seed of the first episode's reset; episode `i` uses
@@ -84,7 +85,7 @@ def _run_episodes(model, envs, seed: int | None, max_steps: int | None) -> list:
         still_running = []
         for i, action in zip(running, actions, strict=True):
             observations[i], reward, terminated, truncated, _ = envs[i].step(
-                action.item()
+                _environment_action(envs[i], action)
             )
             totals[i] += float(reward)
             if not (terminated or truncated):
@@ -92,3 +93,15 @@ def _run_episodes(model, envs, seed: int | None, max_steps: int | None) -> list:
         running = still_running
         steps += 1
     return totals
+
+
+def _environment_action(env, action: np.ndarray):
+    """A discrete action as a Python int; a continuous one clipped to the
+    environment's `Box` bounds."""
+    if np.ndim(action) == 0:
+        return action.item()
+    space = getattr(env, "action_space", None)
+    low, high = getattr(space, "low", None), getattr(space, "high", None)
+    if low is None or high is None:
+        return action
+    return np.clip(action, low, high).astype(np.asarray(low).dtype)

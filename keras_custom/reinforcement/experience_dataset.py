@@ -212,7 +212,9 @@ class ExperienceDataset(DataAdapter):
         terminated = np.zeros(self.num_envs, bool)
         truncated = np.zeros(self.num_envs, bool)
         for index, (env, action) in enumerate(zip(self.envs, actions, strict=True)):
-            observation, reward, ends, cut, _ = env.step(action.item())
+            # A discrete action as a Python int, a continuous one as its array.
+            action = action.item() if np.ndim(action) == 0 else action
+            observation, reward, ends, cut, _ = env.step(action)
             next_observations[index] = observation
             rewards[index], terminated[index], truncated[index] = reward, ends, cut
             self._returns[index] += reward
@@ -293,6 +295,15 @@ class ExperienceDataset(DataAdapter):
         self._returns = state["returns"].copy()
         self._lengths = state["lengths"].copy()
         self._pending = state["pending"]
+
+    def give_back(self, batch: dict) -> None:
+        """Keeps `batch`, read but not trained on, as the next one served.
+
+        On JAX, `fit()` reads a batch to build the model before its first
+        step and then starts a new iterator; the core gives that batch
+        back here so that the first step trains on it, as on TensorFlow.
+        """
+        self._pending = batch
 
     def __iter__(self) -> Iterator[dict]:
         while True:

@@ -144,6 +144,22 @@ def first_batch(epoch_iterator):
     raise ValueError("`fit()` was given no data: its dataset is empty.")
 
 
+def give_back_first_batch(epoch_iterator, batch) -> None:
+    """Hands `first_batch`'s batch back to a data adapter that takes it.
+
+    Reason: on JAX, `fit()` builds the model from a batch of a fresh
+    iterator and then resets it (`EpochIterator.data_adapter` is an
+    attribute of a private class). An experience dataset makes each batch
+    from its environments when it is read, and a batch read only to build
+    would be lost with its environment steps; its `give_back` keeps it for
+    the first step, as `get_tf_dataset` does on TensorFlow.
+    """
+    adapter = getattr(epoch_iterator, "data_adapter", None)
+    give_back = getattr(adapter, "give_back", None)
+    if give_back is not None:
+        give_back(batch)
+
+
 def make_function(model, step_function):
     """Keras's train or test function of `step_function`, through the hook.
 
@@ -216,16 +232,29 @@ class TrainerHooks:
         # Reason: Keras's JAX trainer writes the state its loop holds
         # (`_jax_state`, a private attribute) back to `self.optimizer`'s
         # variables only; here to the variables of `_get_jax_state`.
-        state = getattr(self, "_jax_state", None)
-        if not state or self._jax_state_synced:
+        if self._jax_state_synced:
             return
+        if self.jax_state_read():
+            self._jax_state_synced = True
+
+    def jax_state_read(self) -> bool:
+        # Reason: as `jax_state_sync`, but leaves `_jax_state_synced` as it
+        # is. Code that reads the variables while Keras's JAX trainer is
+        # inside a train function call (an experience dataset choosing
+        # actions when the step fetches its batch) must not mark them
+        # synced: the trainer would then start its next step from the
+        # variables, which hold the state from before the step in flight,
+        # and lose that step's update.
+        state = getattr(self, "_jax_state", None)
+        if not state:
+            return False
         variables = self._state_variables()
         for part, values in state.items():
             for variable, value in zip(
                 variables[part], values or (), strict=bool(values)
             ):
                 variable.assign(value)
-        self._jax_state_synced = True
+        return True
 
     def _maybe_symbolic_build(self, iterator=None, data_batch=None):
         # Reason: `fit()` calls it with its epoch iterator just before the
