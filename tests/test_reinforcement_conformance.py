@@ -32,15 +32,22 @@ class ReinforcementTests(ConformanceTests):
     def predict_inputs(self):
         return self.data()[0]["observation"][: self.batch_size]
 
-    def bad_inputs(self):
+    def transition_bad_inputs(self):
+        """The harness's cases and those of any batch of transitions."""
         x = self.data()[0]
         missing = {k: v for k, v in x.items() if k != "action"}
-        actions = x["action"]
         return [
-            *super().bad_inputs(),
+            *ConformanceTests.bad_inputs(self),
             ({"x": missing}, r"needs the transition keys \['action'\]"),
             ({"x": x["observation"]}, r"trains on batches of transitions: a dict"),
-            ({"x": x, "y": actions}, r"given as `x` alone \(no `y`\)"),
+            ({"x": x, "y": x["action"]}, r"given as `x` alone \(no `y`\)"),
+        ]
+
+    def bad_inputs(self):
+        x = self.data()[0]
+        actions = x["action"]
+        return [
+            *self.transition_bad_inputs(),
             (
                 {"x": {**x, "action": np.stack([actions, actions], axis=1)}},
                 r"takes one 'action' per transition, of shape \(batch,\) or "
@@ -196,13 +203,9 @@ class TestPPOContinuous(TestPPO):
 
     def bad_inputs(self):
         x = self.data()[0]
-        missing = {k: v for k, v in x.items() if k != "action"}
         actions = x["action"]
         return [
-            *ConformanceTests.bad_inputs(self),
-            ({"x": missing}, r"needs the transition keys \['action'\]"),
-            ({"x": x["observation"]}, r"trains on batches of transitions: a dict"),
-            ({"x": x, "y": actions}, r"given as `x` alone \(no `y`\)"),
+            *self.transition_bad_inputs(),
             (
                 {"x": {**x, "action": actions[:, :1]}},
                 r"continuous actions of 2 dimension\(s\): 'action' must have the "
